@@ -1,0 +1,3 @@
+from . import backbones, layers  # noqa: F401
+from .backbones import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403

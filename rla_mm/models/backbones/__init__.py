@@ -1,0 +1,3 @@
+from .rla_resnet import RLAECAResNet, RLAResNet
+
+__all__ = ['RLAResNet', 'RLAECAResNet']
