@@ -56,7 +56,8 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=6, max_keep_ckpts=2))
+    checkpoint=dict(type='CheckpointHook', interval=6, max_keep_ckpts=2),
+    visualization=dict(type='DetVisualizationHook', score_thr=0.5))
 log_processor = dict(window_size=10)
 randomness = dict(seed=0)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
