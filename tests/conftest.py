@@ -38,3 +38,14 @@ def make_image_folder(root, num_classes=2, per_class=6, size=32, seed=0):
 @pytest.fixture
 def image_folder(tmp_path):
     return make_image_folder(str(tmp_path / 'images'))
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """``init_default_scope`` in one test must not change the next test's
+    registry lookups: restore mmengine's DefaultScope instances afterwards."""
+    from mmengine.registry import DefaultScope
+    saved = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)

@@ -5,7 +5,7 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config, ConfigDict
-from mmengine.registry import MODELS, init_default_scope
+from mmengine.registry import MODELS, DefaultScope
 
 from conftest import REPO_ROOT
 
@@ -40,8 +40,11 @@ def test_config_builds(path):
     cfg = Config.fromfile(osp.join(REPO_ROOT, path))
     assert 'rla_mm' in cfg.get('custom_imports', {}).get('imports', []), \
         f'{path} must import rla_mm through custom_imports'
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model = MODELS.build(ConfigDict(_without_pretrained(cfg.model.to_dict())))
+    # scoped, so that the default scope does not leak into later tests
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope',
+                                                      'mmdet')):
+        model = MODELS.build(
+            ConfigDict(_without_pretrained(cfg.model.to_dict())))
     assert sum(p.numel() for p in model.parameters()) > 0
 
 

@@ -1,0 +1,525 @@
+"""tools/model_converters/rlanet2rla_mm.py: the authors' checkpoints -> rla_mm.
+
+Sources are built with exactly the keys and shapes of the released ImageNet
+checkpoints (shared/reference/official_rlanet_state_dict_keys.json), with
+random values, the DataParallel ``module.`` prefix and the extra fields; the
+outputs are compared with ``reference_authors_rlanet``, a plain port of the
+authors' networks under their own parameter names.
+"""
+import importlib.util
+import json
+import os
+import os.path as osp
+import pickle
+
+import pytest
+import torch
+from mmpretrain.models import ImageClassifier
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from reference_authors_rlanet import dsRLA_MobileNetV2, rla_resnet
+from rla_mm.models import RLAMobileNetV2, RLAResNet
+from rla_mm.utils.rlanet_convert import convert_rlanet_checkpoint
+
+_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# shared/ sits in the checkout or beside it (CI: a fresh clone + shared/)
+KEYS_JSON = next(
+    (p for p in (osp.join(_ROOT, d, 'reference',
+                          'official_rlanet_state_dict_keys.json')
+                 for d in ('shared', osp.join('..', 'shared')))
+     if osp.isfile(p)), 'official_rlanet_state_dict_keys.json (not found)')
+
+# name in the JSON -> (the authors' network, the classifier the issue names)
+RELEASED = {
+    'rla_resnet50': (lambda: rla_resnet(50), dict(type='RLAResNet', depth=50)),
+    'rla_resnet50_eca': (lambda: rla_resnet(50, eca=True),
+                         dict(type='RLAResNet', depth=50,
+                              eca_kernel_sizes=(5, 5, 5, 7))),
+    'rla_resnet101': (lambda: rla_resnet(101),
+                      dict(type='RLAResNet', depth=101)),
+    'rla_resnet101_eca': (lambda: rla_resnet(101, eca=True),
+                          dict(type='RLAResNet', depth=101,
+                               eca_kernel_sizes=(5, 5, 5, 7))),
+    'dsrla_mobilenetv2_k32': (lambda: dsRLA_MobileNetV2(),
+                              dict(type='RLAMobileNetV2')),
+    'dsrla_mobilenetv2_k32_eca': (lambda: dsRLA_MobileNetV2(ECA=True),
+                                  dict(type='RLAMobileNetV2', with_eca=True)),
+}
+
+
+@pytest.fixture(autouse=True)
+def _mmpretrain_scope():
+    """Build mmpretrain parts in mmpretrain's scope even when an earlier test
+    left mmengine's global default scope at 'mmdet'."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
+
+
+@pytest.fixture(scope='module')
+def released_keys():
+    if not osp.isfile(KEYS_JSON):
+        pytest.skip(f'{KEYS_JSON} not found')
+    with open(KEYS_JSON) as f:
+        return json.load(f)
+
+
+def _issue_classifier(backbone: dict) -> ImageClassifier:
+    """The classifier the issue promises the converted file loads into."""
+    resnet = backbone['type'] == 'RLAResNet'
+    return ImageClassifier(
+        backbone=dict(backbone, out_indices=(3, ) if resnet else (7, ),
+                      concat_hidden=True),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=1000,
+                  in_channels=2080 if resnet else 1280))
+
+
+def _random_state(shapes: dict, seed=0) -> dict:
+    """Random tensors with the given shapes, valid BN statistics."""
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for key, shape in shapes.items():
+        if key.endswith('num_batches_tracked'):
+            sd[key] = torch.tensor(1000, dtype=torch.long)
+        elif key.endswith('running_var'):
+            sd[key] = torch.rand(shape, generator=g) + 0.5
+        else:
+            sd[key] = torch.randn(shape, generator=g) * 0.1
+    # The authors' MobileNetV2 shares one recurrent conv: identical copies.
+    dsconvs = sorted(k for k in sd if k.startswith('recurrent_dsconvs.'))
+    for key in dsconvs[1:]:
+        sd[key] = sd[dsconvs[0]]
+    return sd
+
+
+def _save_released(path, state_dict, arch='rla_resnet50'):
+    """Write a checkpoint as the authors released them."""
+    torch.save(
+        dict(
+            state_dict={f'module.{k}': v for k, v in state_dict.items()},
+            epoch=120,
+            arch=arch,
+            best_acc1=torch.tensor(77.17),
+            optimizer=dict(state={}, param_groups=[dict(lr=0.0)])), path)
+    return str(path)
+
+
+def _randomize(model, seed=0):
+    """Random BN affines and BN statistics of real activations (so eval-mode
+    outputs stay well scaled at any depth) for a reference network."""
+    torch.manual_seed(seed)
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    for m in norms:
+        torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+        torch.nn.init.normal_(m.bias, 0, 0.1)
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration pass
+    with torch.no_grad():
+        model.train()(torch.rand(4, 3, 64, 64))
+    for m in norms:
+        m.momentum = 0.1
+    return model.eval()
+
+
+def _load(path):
+    return torch.load(path, map_location='cpu', weights_only=True)
+
+
+# ------------------------------------------------------ the released layout
+@pytest.mark.parametrize('name', list(RELEASED))
+def test_reference_port_has_the_released_layout(released_keys, name):
+    """The plain port has the authors' names and shapes, key for key."""
+    got = [(k, list(v.shape))
+           for k, v in RELEASED[name][0]().state_dict().items()]
+    assert got == list(released_keys[name].items())
+
+
+@pytest.mark.parametrize('name', list(RELEASED))
+def test_released_layout_converts_and_loads_strictly(released_keys, name,
+                                                     tmp_path):
+    src = _save_released(tmp_path / f'{name}.pth.tar',
+                         _random_state(released_keys[name]), arch=name)
+    dst = str(tmp_path / 'out.pth')
+    convert_rlanet_checkpoint(src, dst)
+    ckpt = _load(dst)
+    assert set(ckpt) == {'state_dict', 'meta'}
+    model = _issue_classifier(RELEASED[name][1])
+    model.load_state_dict(ckpt['state_dict'], strict=True)
+    meta = ckpt['meta']
+    assert meta['arch'] == name and meta['epoch'] == 120
+    assert meta['best_acc1'] == pytest.approx(77.17)
+    if 'resnet' in name:
+        assert meta['backbone']['rla_source'] == 'output'
+    # the metadata alone rebuilds the model
+    rebuilt = ImageClassifier(
+        backbone=meta['backbone'], neck=dict(type='GlobalAveragePooling'),
+        head=meta['head'])
+    rebuilt.load_state_dict(ckpt['state_dict'], strict=True)
+    with torch.no_grad():
+        logits = model.eval()(torch.rand(1, 3, 32, 32), mode='tensor')
+    assert logits.shape == (1, 1000) and torch.isfinite(logits).all()
+
+
+def test_keys_land_where_they_must(released_keys, tmp_path):
+    src_sd = _random_state(released_keys['rla_resnet50_eca'])
+    src = _save_released(tmp_path / 'r50.pth.tar', src_sd)
+    sd = convert_rlanet_checkpoint(src, None)['state_dict']
+    same = {
+        'stages.2.5.conv1.weight': 'backbone.layer3.5.conv1.weight',
+        'stages.0.0.downsample.1.running_var':
+        'backbone.layer1.0.downsample.1.running_var',
+        'stages.3.2.eca.conv.weight': 'backbone.layer4.2.eca.conv.weight',
+        'conv_outs.1.weight': 'backbone.layer2.rla.conv_out.weight',
+        'recurrent_convs.3.weight':
+        'backbone.layer4.rla.recurrent_conv.weight',
+        'stage_bns.1.3.running_mean':
+        'backbone.layer2.rla.norms.3.running_mean',
+        'bn1.weight': 'backbone.bn1.weight',
+        'bn2.bias': 'backbone.hidden_norm.bias',
+        'fc.weight': 'head.fc.weight',
+    }
+    for theirs, ours in same.items():
+        assert torch.equal(sd[ours], src_sd[theirs]), (theirs, ours)
+    # conv1 of a block reads cat(x, h) in both layouts: x channels first
+    w = sd['backbone.layer2.1.conv1.weight']
+    assert w.shape[1] == 512 + 32
+    assert torch.equal(w[:, 512:], src_sd['stages.1.1.conv1.weight'][:, 512:])
+
+
+def test_mobilenet_keys_land_where_they_must(released_keys, tmp_path):
+    src_sd = _random_state(released_keys['dsrla_mobilenetv2_k32_eca'])
+    src = _save_released(tmp_path / 'mbv2.pth.tar', src_sd)
+    sd = convert_rlanet_checkpoint(src, None)['state_dict']
+    same = {
+        'conv1.0.weight': 'backbone.conv1.conv.weight',
+        'stages.0.0.conv.0.0.weight':
+        'backbone.layer1.0.depthwise_conv.conv.weight',
+        'stages.4.1.conv1x1.0.weight': 'backbone.layer5.1.expand_conv.conv.'
+        'weight',
+        'stages.4.1.conv.0.1.running_var':
+        'backbone.layer5.1.depthwise_conv.bn.running_var',
+        'stages.4.1.conv.1.weight':
+        'backbone.layer5.1.linear_conv.conv.weight',
+        'stages.5.2.conv.3.conv.weight': 'backbone.layer6.2.eca.conv.weight',
+        'conv_outs.6.weight': 'backbone.layer7.rla.conv_out.weight',
+        'stage_bns.3.3.bias': 'backbone.layer4.rla.norms.3.bias',
+        'conv2.0.weight': 'backbone.conv2.conv.weight',
+        'bn2.weight': 'backbone.hidden_norm.weight',
+        'classifier.1.bias': 'head.fc.bias',
+    }
+    for theirs, ours in same.items():
+        assert torch.equal(sd[ours], src_sd[theirs]), (theirs, ours)
+    # the five stages' recurrent convs are all the authors' one conv
+    for s in range(5):
+        assert torch.equal(sd[f'backbone.recurrent_convs.{s}.weight'],
+                           src_sd['recurrent_dsconvs.0.weight'])
+    # h enters after the expansion: depthwise conv on 576 + 32 channels,
+    # whose last 32 channels are h's
+    assert sd['backbone.layer5.1.depthwise_conv.conv.weight'].shape[0] == 608
+    assert sd['backbone.conv2.conv.weight'].shape[1] == 320 + 32
+
+
+# ------------------------------------------------------ same outputs
+@pytest.mark.parametrize('name,size', [
+    ('rla_resnet50', 64),
+    ('rla_resnet50_eca', 64),
+    ('dsrla_mobilenetv2_k32', 64),
+    ('dsrla_mobilenetv2_k32_eca', 96),
+])
+def test_same_logits_as_the_authors_network(name, size, tmp_path):
+    ref = _randomize(RELEASED[name][0]())
+    src = _save_released(tmp_path / 'src.pth.tar', ref.state_dict())
+    dst = str(tmp_path / 'dst.pth')
+    convert_rlanet_checkpoint(src, dst)
+    model = _issue_classifier(RELEASED[name][1]).eval()
+    model.load_state_dict(_load(dst)['state_dict'], strict=True)
+    x = torch.rand(2, 3, size, size)
+    with torch.no_grad():
+        want = ref(x)
+        got = model(x, mode='tensor')
+    assert want.abs().max() > 1e-2  # a real signal, not all zeros
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_same_logits_rla_resnet152(tmp_path):
+    ref = _randomize(rla_resnet(152))
+    src = _save_released(tmp_path / 'src.pth.tar', ref.state_dict())
+    dst = str(tmp_path / 'dst.pth')
+    meta = convert_rlanet_checkpoint(src, dst)['meta']
+    assert meta['backbone']['depth'] == 152
+    model = _issue_classifier(dict(type='RLAResNet', depth=152)).eval()
+    model.load_state_dict(_load(dst)['state_dict'], strict=True)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, mode='tensor'), ref(x),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_mobilenet_y_reading_matters(tmp_path):
+    """The two readings of the authors' MobileNetV2 block give different
+    logits, so the equality above really pins ``rla_source`` down."""
+    ref = _randomize(dsRLA_MobileNetV2(y_is_output=True))
+    src = _save_released(tmp_path / 'src.pth.tar', ref.state_dict())
+    sd = convert_rlanet_checkpoint(src, None)['state_dict']
+    x = torch.rand(1, 3, 64, 64)
+    outs = {}
+    for source in ('residual', 'output'):
+        model = _issue_classifier(
+            dict(type='RLAMobileNetV2', rla_source=source)).eval()
+        model.load_state_dict(sd, strict=True)
+        with torch.no_grad():
+            outs[source] = model(x, mode='tensor')
+    with torch.no_grad():
+        want = ref(x)
+    torch.testing.assert_close(outs['output'], want, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(outs['residual'], want, atol=1e-4)
+
+
+def test_imagenet_weights_into_a_detector_backbone(tmp_path):
+    """init_cfg=Pretrained(prefix='backbone.') gives the authors' stage
+    features (the detection backbone does not build bn2 / the last norm)."""
+    ref = _randomize(rla_resnet(50))
+    src = _save_released(tmp_path / 'src.pth.tar', ref.state_dict())
+    dst = str(tmp_path / 'dst.pth')
+    convert_rlanet_checkpoint(src, dst)
+    backbone = RLAResNet(
+        50, out_indices=(0, 1, 2, 3), rla_source='output',
+        init_cfg=dict(type='Pretrained', checkpoint=dst, prefix='backbone.'))
+    backbone.init_weights()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        want, _, _ = ref.features(x)
+        got = backbone.eval()(x)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+def _mmdet2_checkpoint(path, ref, extra):
+    """An MMDetection 2.x checkpoint: backbone.* without fc/bn2, + extra."""
+    sd = {f'backbone.{k}': v for k, v in ref.state_dict().items()
+          if not k.startswith(('fc.', 'bn2.', 'classifier.'))}
+    sd.update(extra)
+    torch.save(
+        dict(state_dict=sd,
+             meta=dict(mmdet_version='2.25.0', CLASSES=('a', 'b'), epoch=12),
+             optimizer=dict(state={}, param_groups=[])), path)
+    return str(path)
+
+
+def test_mmdet2_detector_checkpoint(tmp_path):
+    ref = _randomize(rla_resnet(50))
+    neck = {'neck.lateral_convs.0.conv.weight': torch.rand(256, 256, 1, 1)}
+    src = _mmdet2_checkpoint(tmp_path / 'det.pth', ref, neck)
+    dst = str(tmp_path / 'det_mm.pth')
+    convert_rlanet_checkpoint(src, dst)
+    ckpt = _load(dst)
+    meta = ckpt['meta']
+    assert meta['source_format'] == 'mmdet2_detector'
+    assert meta['dataset_meta'] == dict(classes=['a', 'b'])
+    # the last stage's last h update feeds nothing in a detector
+    assert sorted(meta['dropped_keys']) == sorted(
+        f'stage_bns.3.2.{n}' for n in ('weight', 'bias', 'running_mean',
+                                       'running_var', 'num_batches_tracked'))
+    sd = ckpt['state_dict']
+    assert torch.equal(sd['neck.lateral_convs.0.conv.weight'],
+                       neck['neck.lateral_convs.0.conv.weight'])
+    kwargs = {k: v for k, v in meta['backbone'].items() if k != 'type'}
+    assert kwargs['concat_hidden'] is False
+    backbone = RLAResNet(**kwargs).eval()
+    backbone.load_state_dict(
+        {k[9:]: v for k, v in sd.items() if k.startswith('backbone.')},
+        strict=True)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        want, _, _ = ref.features(x)
+        got = backbone(x)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_mmdet2_mobilenet_detector_checked_against_config(tmp_path,
+                                                          repo_root):
+    """--config checks necks and heads too, against an mmdet 3.x model."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    config = osp.join(repo_root,
+                      'configs/retinanet_rla_mobilenet_v2_fpn_1x_coco.py')
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.init_cfg = None
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        detector = MODELS.build(cfg.model)
+    ref = _randomize(dsRLA_MobileNetV2())
+    rest = {k: v for k, v in detector.state_dict().items()
+            if not k.startswith('backbone.')}
+    src = _mmdet2_checkpoint(tmp_path / 'det.pth', ref, rest)
+    dst = str(tmp_path / 'det_mm.pth')
+    convert_rlanet_checkpoint(src, dst, config=config)
+    detector.load_state_dict(_load(dst)['state_dict'], strict=True)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        want, _, _ = ref.features(x)
+        got = detector.backbone.eval()(x)
+    for g, w in zip(got, [want[2], want[4], want[6]]):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+    # a head the config does not have is an error naming it
+    bad = _mmdet2_checkpoint(tmp_path / 'bad.pth', ref,
+                             dict(rest, **{'roi_head.x': torch.zeros(1)}))
+    with pytest.raises(KeyError, match='roi_head.x'):
+        convert_rlanet_checkpoint(bad, str(tmp_path / 'bad_mm.pth'),
+                                  config=config)
+    assert not osp.exists(tmp_path / 'bad_mm.pth')
+
+
+# ------------------------------------------------------ errors
+@pytest.fixture
+def good_source(released_keys, tmp_path):
+    return _random_state(released_keys['rla_resnet50'])
+
+
+def _assert_nothing_written(tmp_path, dst):
+    assert not osp.exists(dst)
+    assert not [f for f in os.listdir(tmp_path) if f.endswith('.part')]
+
+
+@pytest.mark.parametrize('corrupt,exc,words', [
+    (lambda sd: sd.update({'foo.weight': torch.zeros(1)}), KeyError,
+     ["'foo.weight'"]),
+    (lambda sd: sd.pop('stage_bns.2.3.weight'), KeyError,
+     ['backbone.layer3.rla.norms.3.weight']),
+    (lambda sd: sd.update({'conv_outs.1.weight': torch.zeros(32, 500, 1, 1)}),
+     ValueError, ["'conv_outs.1.weight'", '(32, 500, 1, 1)',
+                  '(32, 512, 1, 1)']),
+    (lambda sd: sd.update({'fc.weight': torch.zeros(1000, 2048)}),
+     ValueError, ["'fc.weight'"]),
+    (lambda sd: [sd.pop(k) for k in list(sd) if k.startswith('stages.3.2.')],
+     KeyError, ['(3, 4, 6, 2)']),
+    (lambda sd: [sd.pop(k) for k in list(sd) if k.startswith('recurrent')],
+     KeyError, ['recurrent_convs.0.weight']),
+])
+def test_corrupted_state_dicts_name_the_key(good_source, tmp_path, corrupt,
+                                            exc, words):
+    corrupt(good_source)
+    src = _save_released(tmp_path / 'src.pth.tar', good_source)
+    dst = str(tmp_path / 'dst.pth')
+    with pytest.raises(exc) as info:
+        convert_rlanet_checkpoint(src, dst)
+    for word in words:
+        assert word in str(info.value)
+    _assert_nothing_written(tmp_path, dst)
+
+
+def test_existing_dst_untouched_on_error(good_source, tmp_path):
+    good_source['conv_outs.0.weight'] = torch.zeros(3)
+    src = _save_released(tmp_path / 'src.pth.tar', good_source)
+    dst = tmp_path / 'dst.pth'
+    dst.write_bytes(b'previous')
+    with pytest.raises(ValueError):
+        convert_rlanet_checkpoint(src, str(dst))
+    assert dst.read_bytes() == b'previous'
+
+
+def test_mixed_module_prefix(good_source, tmp_path):
+    path = tmp_path / 'src.pth.tar'
+    sd = {f'module.{k}': v for k, v in good_source.items()}
+    sd['bn2.weight'] = sd.pop('module.bn2.weight')
+    torch.save(dict(state_dict=sd), path)
+    with pytest.raises(KeyError, match="'bn2.weight'"):
+        convert_rlanet_checkpoint(str(path), str(tmp_path / 'dst.pth'))
+
+
+def test_differing_recurrent_copies_refused(released_keys, tmp_path):
+    sd = _random_state(released_keys['dsrla_mobilenetv2_k32'])
+    sd['recurrent_dsconvs.3.weight'] = sd['recurrent_dsconvs.3.weight'] + 1
+    src = _save_released(tmp_path / 'src.pth.tar', sd)
+    with pytest.raises(ValueError, match='recurrent_dsconvs.3.weight'):
+        convert_rlanet_checkpoint(src, str(tmp_path / 'dst.pth'))
+
+
+class _Evil:
+    """Unpickling this runs ``open(MARKER, 'w')``."""
+    marker = ''
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
+
+
+@pytest.mark.parametrize('kind', ['missing', 'text', 'truncated', 'pickle',
+                                  'list', 'no_tensors'])
+def test_not_a_checkpoint_names_the_path(good_source, tmp_path, kind):
+    src = tmp_path / 'src.pth.tar'
+    marker = tmp_path / 'pwned'
+    if kind == 'text':
+        src.write_text('not a checkpoint')
+    elif kind == 'truncated':
+        _save_released(src, good_source)
+        src.write_bytes(src.read_bytes()[:1000])
+    elif kind == 'pickle':
+        _Evil.marker = str(marker)
+        with open(src, 'wb') as f:
+            pickle.dump(dict(state_dict=_Evil()), f)
+    elif kind == 'list':
+        torch.save([1, 2], src)
+    elif kind == 'no_tensors':
+        torch.save(dict(state_dict={'conv1.weight': 3}), src)
+    dst = str(tmp_path / 'dst.pth')
+    exc = FileNotFoundError if kind == 'missing' else ValueError
+    with pytest.raises(exc, match=str(src)):
+        convert_rlanet_checkpoint(str(src), dst)
+    assert not marker.exists()  # weights_only: nothing was executed
+    _assert_nothing_written(tmp_path, dst)
+
+
+def test_model_type_checked(good_source, tmp_path):
+    src = _save_released(tmp_path / 'src.pth.tar', good_source)
+    with pytest.raises(ValueError, match='model_type'):
+        convert_rlanet_checkpoint(src, None, model_type='resnet')
+    # forcing the wrong family fails on the first key it does not know
+    with pytest.raises(KeyError, match='dsRLA-MobileNetV2'):
+        convert_rlanet_checkpoint(src, None, model_type='rla_mobilenet_v2')
+
+
+# ------------------------------------------------------ the CLI
+def _cli():
+    path = osp.join(_ROOT, 'tools', 'model_converters', 'rlanet2rla_mm.py')
+    spec = importlib.util.spec_from_file_location('rlanet2rla_mm', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli(good_source, tmp_path, capsys):
+    cli = _cli()
+    src = _save_released(tmp_path / 'src.pth.tar', good_source)
+    dst = str(tmp_path / 'dst.pth')
+    assert cli.main([src, dst, '--model-type', 'rla_resnet']) == 0
+    out = capsys.readouterr().out
+    assert "'depth': 50" in out and dst in out
+    model = _issue_classifier(dict(type='RLAResNet', depth=50))
+    model.load_state_dict(_load(dst)['state_dict'], strict=True)
+    missing = str(tmp_path / 'nope.pth.tar')
+    assert cli.main([missing, str(tmp_path / 'x.pth')]) == 1
+    assert missing in capsys.readouterr().err
+
+
+def test_mobilenet_detector_mode_backbone_matches_meta(released_keys,
+                                                       tmp_path):
+    """An ImageNet dsRLA-MobileNetV2 checkpoint loads into the detection
+    backbone of configs/retinanet_rla_mobilenet_v2_fpn_1x_coco.py."""
+    ref = _randomize(dsRLA_MobileNetV2())
+    src = _save_released(tmp_path / 'src.pth.tar', ref.state_dict())
+    dst = str(tmp_path / 'dst.pth')
+    convert_rlanet_checkpoint(src, dst)
+    backbone = RLAMobileNetV2(
+        out_indices=(2, 4, 6),
+        init_cfg=dict(type='Pretrained', checkpoint=dst, prefix='backbone.'))
+    backbone.init_weights()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        want, _, _ = ref.features(x)
+        got = backbone.eval()(x)
+    for g, w in zip(got, [want[2], want[4], want[6]]):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
