@@ -1,0 +1,3 @@
+from .rc_step_sampler import RCStepSamplerHook
+
+__all__ = ['RCStepSamplerHook']
