@@ -48,6 +48,11 @@ class RLAResNet(ResNet):
             channels for depth >= 50. If False (detection) stage outputs are
             returned as they are, and the last stage's final h update, which
             would feed nothing, is not built.
+        split_conv1 (bool): Compute each block's conv1 on x and h separately
+            instead of on ``cat(x, h)`` and share one GEMM between the RLA
+            projection and the next conv1 (see ``RLAResLayer``): same maths,
+            less memory, other float rounding. Default False: bit-for-bit the
+            op order of ``tests/reference_rla.py``.
         groups (int), base_width (int): ResNeXt-style grouped 3x3 convs.
         norm_eval (bool): Keep BNs (RLA's included) in eval mode while
             training. Default False; detection configs set True.
@@ -80,6 +85,7 @@ class RLAResNet(ResNet):
                  eca_kernel_sizes: Optional[Sequence[int]] = None,
                  rla_source: str = 'output',
                  concat_hidden: bool = False,
+                 split_conv1: bool = False,
                  in_channels: int = 3,
                  stem_channels: Optional[int] = None,
                  base_channels: int = 64,
@@ -140,6 +146,7 @@ class RLAResNet(ResNet):
         self.eca_kernel_sizes = eca_kernel_sizes
         self.rla_source = rla_source
         self.concat_hidden = concat_hidden
+        self.split_conv1 = split_conv1
         self.groups = groups
         self.base_width = base_width
         self._user_init_cfg = init_cfg
@@ -183,6 +190,7 @@ class RLAResNet(ResNet):
             eca_kernel_size=(self.eca_kernel_sizes[stage]
                              if self.eca_kernel_sizes else None),
             rla_source=self.rla_source,
+            split_conv1=self.split_conv1,
             groups=self.groups,
             base_width=self.base_width,
             base_channels=self.base_channels,
@@ -202,7 +210,7 @@ class RLAResNet(ResNet):
         else:
             x = self.relu(self.norm1(self.conv1(x)))
         x = self.maxpool(x)
-        h = x.new_zeros((x.shape[0], self.rla_channel) + tuple(x.shape[2:]))
+        h = None  # h = 0 (Sec. 3.3): the first block skips its zero half
         outs = []
         for i, layer_name in enumerate(self.res_layers):
             x, h = getattr(self, layer_name)(x, h)

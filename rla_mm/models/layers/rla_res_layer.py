@@ -6,11 +6,28 @@ feature y is differs between the paper's text and the authors' code (see
 ``rla_source``). Shapes follow mmdet's ``BasicBlock``/``Bottleneck`` (``style``,
 ``dilation``, ResNeXt ``groups``/``base_width``) with conv1 widened by k input
 channels for h.
+
+How it is computed (same maths as ``tests/reference_rla.py``; see
+``docs/speed.md`` for what each choice buys):
+
+- ``h = None`` stands for the zero state of the first block (Sec. 3.3,
+  h_0 = 0): its conv1 then runs on x with the x part of the weight, which is
+  exactly what conv1 gives on ``cat(x, 0)``.
+- The residual addition and the h update run in place where autograd allows
+  it (the authors' block does the same), which changes no bit of the result.
+- ``split_conv1=True`` computes ``conv1(cat(x, h))`` as ``conv1_x(x) +
+  conv1_h(h)`` from the two slices of the stored weight, without building the
+  concatenation; with ``rla_source='output'`` the stage also computes the RLA
+  projection ``conv_out(y)`` in one GEMM with the next block's ``conv1_x(y)``
+  (both read y). The sums run in another order, so results differ from the
+  concatenation in the last bits of float precision.
 """
 import math
+import weakref
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmdet.models.layers import ResLayer
 from mmengine.model import BaseModule
@@ -37,14 +54,87 @@ class _RLABlock(BaseModule):
       the paper's text and Fig. 3 describe.
     """
 
+    #: Compute conv1 on (x, h) without concatenating them (module docstring).
+    split_conv1 = False
+    #: Keep x and h, not cat(x, h), for conv1's backward (``_conv_on_cat``).
+    recompute_cat = True
+
+    def _conv1(self, x: Tensor, h: Optional[Tensor],
+               x_part: Optional[Tensor] = None) -> Tensor:
+        """``conv1(cat(x, h))``; h=None means h = 0.
+
+        ``x_part``: ``conv1_x(x)`` (bias included) if the caller computed it.
+        """
+        conv = self.conv1
+        if not _is_plain_conv(conv):  # e.g. weight standardisation: as is
+            if h is None:
+                h = _zeros_hidden(x, conv.in_channels - x.shape[1])
+            return _conv_on_cat(conv, x, h, self.recompute_cat)
+        if h is not None and not self.split_conv1:
+            return _conv_on_cat(conv, x, h, self.recompute_cat)
+        c = x.shape[1]
+        if x_part is None:
+            x_part = _conv(conv, x, conv.weight[:, :c], conv.bias)
+        if h is None:
+            return x_part
+        return _conv(conv, h, conv.weight[:, c:], None).add_(x_part)
+
     def _finish(self, x: Tensor, out: Tensor) -> Tuple[Tensor, Tensor]:
         if self.eca is not None:
             out = self.eca(out)
         identity = x if self.downsample is None else self.downsample(x)
         if self.rla_source == 'residual':
             return self.relu(out + identity), out
-        out = self.relu(out + identity)
+        # In place like mmdet's Bottleneck: out is the fresh output of a norm
+        # (or ECA / a fused conv), whose backward does not read it.
+        out += identity
+        out = self.relu(out)
         return out, out
+
+
+def _is_plain_conv(conv: nn.Module) -> bool:
+    return type(conv) is nn.Conv2d and conv.padding_mode == 'zeros'
+
+
+def _conv(conv: nn.Conv2d, x: Tensor, weight: Tensor,
+          bias: Optional[Tensor]) -> Tensor:
+    """``conv`` applied with another weight (a slice of its own)."""
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation,
+                    conv.groups)
+
+
+def _conv_on_cat(conv: nn.Module, x: Tensor, h: Tensor,
+                 recompute: bool) -> Tensor:
+    """``conv(cat(x, h))`` whose autograd graph keeps x and h instead of the
+    concatenation and rebuilds it in backward (one copy), so training holds
+    no second copy of x per block. Outputs and gradients are bit for bit
+    those of the plain op; under torch.compile the compiler decides."""
+    xh = torch.cat([x, h], dim=1)
+    if not (recompute and torch.is_grad_enabled()
+            and (xh.requires_grad or conv.weight.requires_grad)) \
+            or torch.compiler.is_compiling():
+        return conv(xh)
+
+    # the hooks live as long as the graph: they must not hold the cat alive
+    cat_ref = weakref.ref(xh)
+
+    def pack(t: Tensor):
+        return (x, h) if t is cat_ref() else t
+
+    def unpack(saved):
+        return torch.cat(saved, dim=1) if isinstance(saved, tuple) else saved
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        return conv(xh)
+
+
+def _zeros_hidden(x: Tensor, channels: int) -> Tensor:
+    """h = 0 shaped and laid out like x (channels-last stays channels-last)."""
+    h = x.new_zeros((x.shape[0], channels) + tuple(x.shape[2:]))
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last):
+        h = h.contiguous(memory_format=torch.channels_last)
+    return h
 
 
 class RLABasicBlock(_RLABlock):
@@ -57,6 +147,8 @@ class RLABasicBlock(_RLABlock):
         eca_kernel_size (int, optional): Add ECA with this kernel if given.
         rla_source (str): 'output' (authors' code, default) or 'residual'
             (paper text); see ``_RLABlock``.
+        split_conv1 (bool): Compute conv1 on x and h separately instead of on
+            their concatenation (module docstring). Default False.
         Other args as in mmdet's ``BasicBlock``.
 
     Example:
@@ -82,12 +174,14 @@ class RLABasicBlock(_RLABlock):
                  groups: int = 1,
                  base_width: int = 64,
                  base_channels: int = 64,
+                 split_conv1: bool = False,
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
         if groups != 1:
             raise ValueError('RLABasicBlock supports only `groups=1`')
         self.stride = stride
         self.rla_source = rla_source
+        self.split_conv1 = split_conv1
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
         self.norm2_name, norm2 = build_norm_layer(norm_cfg, planes, postfix=2)
         self.conv1 = build_conv_layer(
@@ -115,9 +209,13 @@ class RLABasicBlock(_RLABlock):
     def norm2(self) -> nn.Module:
         return getattr(self, self.norm2_name)
 
-    def forward(self, x: Tensor, h: Tensor) -> Tuple[Tensor, Tensor]:
-        """Return (block output, y for the RLA update)."""
-        out = self.relu(self.norm1(self.conv1(torch.cat([x, h], dim=1))))
+    def forward(self,
+                x: Tensor,
+                h: Optional[Tensor],
+                x_part: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """Return (block output, y for the RLA update); h=None means h = 0,
+        ``x_part`` is ``conv1_x(x)`` if already computed."""
+        out = self.relu(self.norm1(self._conv1(x, h, x_part)))
         out = self.norm2(self.conv2(out))
         return self._finish(x, out)
 
@@ -152,10 +250,12 @@ class RLABottleneck(_RLABlock):
                  groups: int = 1,
                  base_width: int = 4,
                  base_channels: int = 64,
+                 split_conv1: bool = False,
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
         self.stride = stride
         self.rla_source = rla_source
+        self.split_conv1 = split_conv1
         width = planes if groups == 1 else math.floor(
             planes * (base_width / base_channels)) * groups
         # 'pytorch' style strides the 3x3 conv, 'caffe' the first 1x1 conv.
@@ -203,9 +303,13 @@ class RLABottleneck(_RLABlock):
     def norm3(self) -> nn.Module:
         return getattr(self, self.norm3_name)
 
-    def forward(self, x: Tensor, h: Tensor) -> Tuple[Tensor, Tensor]:
-        """Return (block output, y for the RLA update)."""
-        out = self.relu(self.norm1(self.conv1(torch.cat([x, h], dim=1))))
+    def forward(self,
+                x: Tensor,
+                h: Optional[Tensor],
+                x_part: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """Return (block output, y for the RLA update); h=None means h = 0,
+        ``x_part`` is ``conv1_x(x)`` if already computed."""
+        out = self.relu(self.norm1(self._conv1(x, h, x_part)))
         out = self.relu(self.norm2(self.conv2(out)))
         out = self.norm3(self.conv3(out))
         return self._finish(x, out)
@@ -217,7 +321,9 @@ class RLAResLayer(BaseModule):
     Blocks are registered as ``0 .. num_blocks-1`` (``layer1.0.conv1`` as in
     mmdet's ResNet) and built, with their shortcut, by mmdet's ``ResLayer``;
     the RLA unit is ``rla``. ``forward(x, h)`` runs the recurrence of Eq. (11)
-    over the blocks; h is average-pooled at the strided first block.
+    over the blocks; h is average-pooled at the strided first block. ``h=None``
+    means h = 0 (the first stage of a network); the returned h is None only
+    if the stage made no update.
 
     Args:
         block (type): ``RLABasicBlock`` or ``RLABottleneck``.
@@ -229,6 +335,10 @@ class RLAResLayer(BaseModule):
             (and its BN would get no gradient, which breaks DDP).
         with_cp (bool): Checkpoint each block together with its RLA update
             (non-reentrant, because the RLA convs are shared across blocks).
+        split_conv1 (bool): Compute each block's conv1 on x and h separately
+            (no concatenation) and, with ``rla_source='output'``, share one
+            GEMM between ``conv_out(y)`` and the next block's ``conv1_x(y)``.
+            Same maths, other rounding; see the module docstring.
         **block_kwargs: Passed to every block (dilation, style, eca, ...).
 
     Example:
@@ -250,6 +360,7 @@ class RLAResLayer(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  update_last: bool = True,
                  with_cp: bool = False,
+                 split_conv1: bool = False,
                  **block_kwargs) -> None:
         super().__init__()
         blocks = ResLayer(
@@ -264,9 +375,15 @@ class RLAResLayer(BaseModule):
             rla_channels=rla_channels,
             **block_kwargs)
         for i, blk in enumerate(blocks):
+            if isinstance(blk, _RLABlock):
+                blk.split_conv1 = split_conv1
+                # checkpointing already drops what the block saves
+                blk.recompute_cat = not with_cp
             self.add_module(str(i), blk)
         self.num_blocks = num_blocks
+        self.rla_channels = rla_channels
         self.with_cp = with_cp
+        self.split_conv1 = split_conv1
         num_updates = num_blocks if update_last else num_blocks - 1
         self.num_updates = num_updates
         self.rla = RLAUnit(
@@ -282,18 +399,70 @@ class RLAResLayer(BaseModule):
     def __len__(self) -> int:
         return self.num_blocks
 
-    def _step(self, x: Tensor, h: Tensor, index: int) -> Tuple[Tensor, Tensor]:
+    def _block(self, index: int, x: Tensor, h: Optional[Tensor],
+               x_part: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         block = self[index]
-        x, y = block(x, h)
-        h = pool_hidden(h, block.stride)
+        if not isinstance(block, _RLABlock):  # e.g. pre-activation blocks
+            if h is None:
+                h = _zeros_hidden(x, self.rla_channels)
+            return block(x, h)
+        if x_part is None:
+            return block(x, h)
+        return block(x, h, x_part)
+
+    def _step(self, x: Tensor, h: Optional[Tensor],
+              index: int) -> Tuple[Tensor, Optional[Tensor]]:
+        x, y = self._block(index, x, h)
+        h = pool_hidden(h, self[index].stride)
         if index < self.num_updates:
             h = self.rla(h, y, index)
         return x, h
 
-    def forward(self, x: Tensor, h: Tensor) -> Tuple[Tensor, Tensor]:
-        for i in range(self.num_blocks):
-            if self.with_cp and torch.is_grad_enabled():
+    def _shares_gemm(self, index: int) -> bool:
+        """Whether block ``index``'s RLA projection can share one GEMM with
+        the next block's conv1: both are 1x1 stride-1 convs of the same y."""
+        if not self.split_conv1 or index + 1 >= self.num_blocks:
+            return False
+        block, nxt = self[index], self[index + 1]
+        conv, proj = getattr(nxt, 'conv1', None), self.rla.conv_out
+        return (isinstance(block, _RLABlock) and isinstance(nxt, _RLABlock)
+                and block.rla_source == 'output'
+                and _is_plain_conv(conv) and _is_plain_conv(proj)
+                and all(c.kernel_size == (1, 1) and c.stride == (1, 1)
+                        and c.padding == (0, 0) and c.groups == 1
+                        for c in (conv, proj)))
+
+    def _shared_gemm(self, y: Tensor, index: int) -> Tuple[Tensor, Tensor]:
+        """(next block's ``conv1_x(y)``, ``conv_out(y)``) from one conv."""
+        conv, proj = self[index + 1].conv1, self.rla.conv_out
+        weight = torch.cat([conv.weight[:, :y.shape[1]], proj.weight])
+        bias = None
+        if conv.bias is not None or proj.bias is not None:
+            bias = torch.cat([
+                b if b is not None else weight.new_zeros(c.out_channels)
+                for b, c in ((conv.bias, conv), (proj.bias, proj))
+            ])
+        out = F.conv2d(y, weight, bias)
+        x_part, projected_y = out.split(
+            [conv.out_channels, proj.out_channels], dim=1)
+        return x_part, projected_y
+
+    def forward(self, x: Tensor,
+                h: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        if self.with_cp and torch.is_grad_enabled():
+            for i in range(self.num_blocks):
                 x, h = checkpoint(self._step, x, h, i, use_reentrant=False)
+            return x, h
+        x_part = None
+        for i in range(self.num_blocks):
+            x, y = self._block(i, x, h, x_part)
+            h = pool_hidden(h, self[i].stride)
+            x_part = None
+            if i >= self.num_updates:
+                continue
+            if self._shares_gemm(i):
+                x_part, projected_y = self._shared_gemm(y, i)
+                h = self.rla.update(h, projected_y, i, owns_projection=False)
             else:
-                x, h = self._step(x, h, i)
+                h = self.rla(h, y, i)
         return x, h

@@ -9,6 +9,9 @@ The 1x1 conv (``conv_out``, stage channels -> k) and the recurrent 3x3 conv
 (``recurrent_conv``, k -> k) are shared by all blocks of the stage (guideline 2
 of Sec. 3.3); the BN is "unshared", one per block (``norms``). This is the
 pre-activated ConvRNN of Fig. 3 (BN -> tanh -> conv).
+
+``h = None`` stands for the all-zero hidden state that starts the recurrence
+(Sec. 3.3: h_0 = 0), so that nothing is computed on zeros.
 """
 from typing import Optional
 
@@ -19,15 +22,15 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 
-def pool_hidden(h: Tensor, stride: int) -> Tensor:
+def pool_hidden(h: Optional[Tensor], stride: int) -> Optional[Tensor]:
     """Average-pool the hidden state by ``stride`` (Sec. 3.3, guideline 3).
 
     ``ceil_mode`` makes the result ceil(H / stride) x ceil(W / stride), the size
     that a stride-s conv with 'same' padding gives, so h keeps matching x on odd
     inputs (the authors' ``AvgPool2d(2, 2)`` floors and breaks there; on even
-    sizes both are identical).
+    sizes both are identical). ``None`` (h = 0) stays ``None``.
     """
-    if stride == 1:
+    if stride == 1 or h is None:
         return h
     return F.avg_pool2d(
         h, stride, stride, ceil_mode=True, count_include_pad=False)
@@ -77,7 +80,29 @@ class RLAUnit(BaseModule):
             build_norm_layer(norm_cfg, rla_channels)[1]
             for _ in range(num_updates))
 
-    def forward(self, h: Tensor, y: Tensor, index: int) -> Tensor:
-        """Return the updated hidden state after block ``index``."""
+    def forward(self, h: Optional[Tensor], y: Tensor, index: int) -> Tensor:
+        """Return the updated hidden state after block ``index``.
+
+        ``h=None`` means h = 0.
+        """
+        return self.update(h, self.conv_out(y), index)
+
+    def update(self,
+               h: Optional[Tensor],
+               projected_y: Tensor,
+               index: int,
+               owns_projection: bool = True) -> Tensor:
+        """Eq. (11) given ``projected_y = conv_out(y)``.
+
+        ``owns_projection=False`` when ``projected_y`` is a slice of a GEMM
+        shared with the next block's conv1 (see ``RLAResLayer``), which must
+        not be written to.
+        """
+        # In place on fresh tensors: neither conv nor norm backward reads its
+        # own output, and tanh_ keeps the output that tanh backward needs.
+        # IEEE addition is commutative, so `y + h` equals `h + y` bit for bit.
+        if h is not None:
+            projected_y = projected_y.add_(h) if owns_projection \
+                else projected_y + h
         return self.recurrent_conv(
-            torch.tanh(self.norms[index](h + self.conv_out(y))))
+            torch.tanh_(self.norms[index](projected_y)))
