@@ -22,12 +22,10 @@ from rla_mm.models import RLAMobileNetV2, RLAResNet
 from rla_mm.utils.rlanet_convert import convert_rlanet_checkpoint
 
 _ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-# shared/ sits in the checkout or beside it (CI: a fresh clone + shared/)
-KEYS_JSON = next(
-    (p for p in (osp.join(_ROOT, d, 'reference',
-                          'official_rlanet_state_dict_keys.json')
-                 for d in ('shared', osp.join('..', 'shared')))
-     if osp.isfile(p)), 'official_rlanet_state_dict_keys.json (not found)')
+# Key names and shapes of the authors' released checkpoints, copied from the
+# project's shared/reference/ so that the tests need nothing outside the repo.
+KEYS_JSON = osp.join(_ROOT, 'tests', 'data',
+                     'official_rlanet_state_dict_keys.json')
 
 # name in the JSON -> (the authors' network, the classifier the issue names)
 RELEASED = {

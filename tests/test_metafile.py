@@ -189,13 +189,11 @@ def test_paper_numbers_are_marked_as_such():
 
 
 def _released_names():
-    for d in ('shared', osp.join('..', 'shared')):
-        path = osp.join(REPO_ROOT, d, 'reference',
-                        'official_rlanet_state_dict_keys.json')
-        if osp.isfile(path):
-            with open(path) as f:
-                return set(json.load(f))
-    return None
+    # copy of shared/reference/official_rlanet_state_dict_keys.json
+    path = osp.join(REPO_ROOT, 'tests', 'data',
+                    'official_rlanet_state_dict_keys.json')
+    with open(path) as f:
+        return set(json.load(f))
 
 
 def test_weights_are_converted_from_the_authors_release():
