@@ -141,8 +141,8 @@ def bench_speed(args) -> list:
         steps = dict(
             loop=_fwd_bwd(lambda t: crc_reference(t, crc), x, crc),
             fast=_fwd_bwd(crc, x, crc))
-        times = time_interleaved(steps, args.warmup, args.repeats,
-                                 _Timer('cpu', args.timer))
+        times, _ = time_interleaved(steps, args.warmup, args.repeats,
+                                    _Timer('cpu', args.timer))
         share = input_share(crc)
         loop, fast = times['loop'], times['fast']
         rows.append(dict(
