@@ -1,47 +1,9 @@
 # CIFAR-10 RLA-ResNet-164 (pre-activation Bottlenecks 16/32/64 -> 64/128/256,
 # k = 12, the paper's DenseNet growth rate), RLA paper App. B.1, Table 2
-# (1.74M params; error 4.95) and Table 13 (k = 12). Schedule as
-# rla_resnet110_cifar10.py: Nesterov SGD 0.9, wd 1e-4, batch 128, 300 epochs,
-# lr 0.1 / 10 at 150 and 225, pad 4 + crop 32 + flip.
-_base_ = [
-    'mmpretrain::_base_/datasets/cifar10_bs16.py',
-    'mmpretrain::_base_/default_runtime.py',
-]
-custom_imports = dict(imports=['rla_mm'], allow_failed_imports=False)
+# (1.74M params; error 4.95) and Table 13 (k = 12).
+_base_ = './_base_/rla_resnet_cifar10.py'
 
 rla_channel = 12
 model = dict(
-    type='ImageClassifier',
-    backbone=dict(
-        type='RLAResNetCIFAR',
-        depth=164,
-        rla_channel=rla_channel,
-        preact=True,  # the paper's CIFAR baselines are pre-activation nets
-        out_indices=(2, ),
-        concat_hidden=True),  # classifier sees cat(x, ReLU(BN(h)))
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(
-        type='LinearClsHead',
-        num_classes=10,
-        in_channels=256 + rla_channel,
-        loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
-
-# no download at run time: put the python version of CIFAR-10 under
-# data/cifar10/cifar-10-batches-py (see docs/rla_checkpoints.md)
-train_dataloader = dict(batch_size=128, dataset=dict(download=False))
-val_dataloader = dict(batch_size=128, dataset=dict(download=False))
-test_dataloader = val_dataloader
-
-optim_wrapper = dict(
-    optimizer=dict(
-        type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True))
-param_scheduler = dict(
-    type='MultiStepLR', by_epoch=True, milestones=[150, 225], gamma=0.1)
-train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
-default_hooks = dict(
-    checkpoint=dict(
-        type='CheckpointHook', interval=10, max_keep_ckpts=2,
-        save_best='auto'))
-auto_scale_lr = dict(base_batch_size=128)
+    backbone=dict(depth=164, rla_channel=rla_channel),
+    head=dict(in_channels=256 + rla_channel))

@@ -1,6 +1,11 @@
-# CIFAR-100 RLA-ResNet-164: rla_resnet164_cifar10.py with mmpretrain's
-# CIFAR100 dataset (paper Table 2, C-100 rows).
-_base_ = './rla_resnet164_cifar10.py'
+# CIFAR-100 RLA-ResNet-164 (k = 12) with mmpretrain's CIFAR100 dataset
+# (paper Table 2, C-100 rows).
+_base_ = './_base_/rla_resnet_cifar10.py'
+
+rla_channel = 12
+model = dict(
+    backbone=dict(depth=164, rla_channel=rla_channel),
+    head=dict(num_classes=100, in_channels=256 + rla_channel))
 
 dataset_type = 'CIFAR100'
 data_preprocessor = dict(
@@ -8,7 +13,6 @@ data_preprocessor = dict(
     mean=[129.304, 124.070, 112.434],
     std=[68.170, 65.392, 70.418],
     to_rgb=False)
-model = dict(head=dict(num_classes=100))
 train_dataloader = dict(
     dataset=dict(type=dataset_type, data_root='data/cifar100'))
 val_dataloader = dict(
