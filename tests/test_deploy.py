@@ -35,7 +35,7 @@ def _backbones():
     """(id, constructor) of every RLA backbone, tiny."""
     import rla_mm.models as models
     yield 'rla18', lambda: RLAResNet(18, **TINY)
-    yield 'rla50', lambda: RLAResNet(50, **TINY)
+    yield 'rla50-cat', lambda: RLAResNet(50, split_conv1=False, **TINY)
     yield 'rla50-split', lambda: RLAResNet(50, split_conv1=True,
                                            concat_hidden=True, **TINY)
     yield 'rla-eca50-residual', lambda: RLAECAResNet(
@@ -74,11 +74,12 @@ def test_fuse_conv_bn_gives_equal_outputs(depth, split_conv1):
         torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize('split_conv1', [False, True])
+@pytest.mark.parametrize('split_conv1', [False, True, 'auto'])
 @pytest.mark.parametrize('train', [False, True])
 def test_torch_compile_sees_one_graph(split_conv1, train):
     """dynamo traces the whole backbone, RLA updates included, as one graph:
-    no graph break anywhere (eval and training, both conv1 paths)."""
+    no graph break anywhere (eval and training, both conv1 paths, and the
+    default 'auto', whose device check is static for dynamo)."""
     torch.manual_seed(0)
     model = RLAResNet(50, split_conv1=split_conv1, concat_hidden=True,
                       **TINY).train(train)

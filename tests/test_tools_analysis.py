@@ -11,7 +11,11 @@ from conftest import REPO_ROOT
 
 TOOLS = os.path.join(REPO_ROOT, 'tools', 'analysis_tools')
 TINY_RLA = ['type=RLAResNet', 'depth=18', 'base_channels=16', 'rla_channel=8']
-TINY_RES = ['type=mmdet.ResNet', 'depth=18', 'base_channels=16']
+# norm_eval=False: BN in training mode like RLAResNet's (mmdet's default is
+# True, which benchmark.py / profile_rla.py refuse to compare a training
+# step with)
+TINY_RES = ['type=mmdet.ResNet', 'depth=18', 'base_channels=16',
+            'norm_eval=False']
 
 
 def _load(name):
@@ -36,7 +40,7 @@ def test_benchmark_backbones_table_and_json(benchmark, tmp_path, capsys):
     out = tmp_path / 'bench.json'
     res = benchmark.main([
         '--backbone', *TINY_RLA, '--baseline-backbone', *TINY_RES,
-        '--variant', 'split split_conv1=True', '--authors', '--mode',
+        '--variant', 'split split_conv1=False', '--authors', '--mode',
         'infer', 'train', '--batch-size', '2', '--input-size', '48', '64',
         '--warmup', '1', '--repeats', '3', '--threads', '1', '--memory',
         '--json', str(out)
@@ -60,6 +64,27 @@ def test_benchmark_backbones_table_and_json(benchmark, tmp_path, capsys):
     assert res['modes']['infer']['peak_memory_bytes'] == {}
 
 
+def test_training_step_needs_the_same_bn_mode(benchmark, capsys):
+    """mmdet's ResNet freezes BN statistics by default (norm_eval=True),
+    RLAResNet does not: timing their training steps would compare BN work,
+    so the tool refuses, names norm_eval, and accepts it when asked."""
+    frozen = TINY_RES[:-1]  # mmdet's default norm_eval=True
+    common = ['--backbone', *TINY_RLA, '--batch-size', '2', '--input-size',
+              '32', '--warmup', '0', '--repeats', '1', '--threads', '1']
+    with pytest.raises(SystemExit, match='norm_eval'):
+        benchmark.main(common + ['--baseline-backbone', *frozen,
+                                 '--mode', 'train'])
+    # inference (BN in eval mode in both) and the explicit opt-out run
+    benchmark.main(common + ['--baseline-backbone', *frozen,
+                             '--mode', 'infer'])
+    benchmark.main(common + ['--baseline-backbone', *frozen, '--mode',
+                             'train', '--allow-bn-mode-mismatch'])
+    # without a baseline the default one takes the model's norm_eval
+    res = benchmark.main(common + ['--mode', 'train'])
+    assert [r['model'] for r in res['modes']['train']['rows']] == \
+        ['baseline', 'model']
+
+
 def test_benchmark_rejects_bad_arguments(benchmark):
     with pytest.raises(SystemExit):
         benchmark.parse_args(['--backbone', *TINY_RLA, '--config', 'x.py'])
@@ -78,7 +103,7 @@ def test_benchmark_whole_detector_from_configs(benchmark):
                        'faster_rcnn_rla_demo.py')
     res = benchmark.main([
         '--config', cfg, '--baseline-config', cfg, '--cfg-options',
-        'model.backbone.split_conv1=True', '--mode', 'infer', 'train',
+        'model.backbone.split_conv1=False', '--mode', 'infer', 'train',
         '--batch-size', '1', '--input-size', '96', '128', '--warmup', '0',
         '--repeats', '1', '--threads', '1'
     ])
@@ -149,7 +174,8 @@ def test_get_flops_paper_table_and_plot(get_flops, tmp_path):
 
 def test_profile_rla_attributes_the_rla_parts():
     profile_rla = _load('profile_rla')
-    for extra, mode in (([], 'infer'), (['split_conv1=True'], 'train')):
+    for extra, mode in ((['split_conv1=False'], 'infer'),
+                        (['split_conv1=True'], 'train')):
         res = profile_rla.main([
             '--backbone', *TINY_RLA, *extra, '--baseline-backbone',
             *TINY_RES, '--batch-size', '2', '--input-size', '64',
@@ -161,7 +187,7 @@ def test_profile_rla_attributes_the_rla_parts():
                      'RLA h update (add, norm, tanh)', 'RLA pool h',
                      'block body (conv2/3, norms, ReLU)'):
             assert parts.get(part, 0) > 0, (part, parts)
-        if extra:
+        if extra == ['split_conv1=True']:
             assert parts['RLA conv1 h part (split_conv1)'] > 0
             assert 'RLA cat(x, h) for conv1' not in parts
             assert parts['backward (see the op table)'] > 0

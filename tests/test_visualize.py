@@ -46,8 +46,9 @@ def _record(model, x):
 def test_records_are_the_h_the_next_block_reads(depth):
     """Every recorded h is exactly the h that the next block concatenates to
     its input (the unpooled h for a stage's first block), and the last one is
-    what ``hidden_norm`` reads: the hooks see h itself, in order."""
-    model = _tiny_rla_resnet(depth, concat_hidden=True)
+    what ``hidden_norm`` reads: the hooks see h itself, in order (read on
+    the concatenation path, where conv1 is called on ``cat(x, h)``)."""
+    model = _tiny_rla_resnet(depth, concat_hidden=True, split_conv1=False)
     k = model.rla_channel
     read = []  # (stage, block, h part of conv1's input)
     hooks = []
@@ -86,7 +87,7 @@ def test_fast_path_updates_are_recorded_too():
     """With ``split_conv1=True`` the stage computes most updates through
     ``RLAUnit.update`` (not ``forward``); the recorder still sees all of
     them, equal to the plain path's up to float rounding."""
-    plain = _tiny_rla_resnet(50)
+    plain = _tiny_rla_resnet(50, split_conv1=False)
     fast = _tiny_rla_resnet(50, split_conv1=True)
     fast.load_state_dict(plain.state_dict())
     x = torch.rand(1, 3, 64, 64)

@@ -89,7 +89,7 @@ def _grads(model, x):
 
 
 def test_split_conv1_gradients_match_default_path_in_float64():
-    default = _model(50, concat_hidden=True).double()
+    default = _model(50, concat_hidden=True, split_conv1=False).double()
     split = copy.deepcopy(default)
     for name in split.res_layers:
         layer = getattr(split, name)
@@ -109,15 +109,20 @@ def test_split_conv1_gradients_match_default_path_in_float64():
 def test_split_conv1_shares_the_gemm_and_keeps_the_state_dict():
     """Same parameters and keys; the RLA projection and the next conv1 read
     y once when y is the block output, never when it is the residual."""
-    a = RLAResNet(50, **TINY)
+    a = RLAResNet(50, split_conv1=False, **TINY)
     b = RLAResNet(50, split_conv1=True, **TINY)
     assert list(a.state_dict()) == list(b.state_dict())
     assert [v.shape for v in a.state_dict().values()] == \
         [v.shape for v in b.state_dict().values()]
-    assert b.layer1._shares_gemm(0) and not b.layer1._shares_gemm(2)
-    assert not a.layer1._shares_gemm(0)
+    y = torch.zeros(1)
+    assert b.layer1._shares_gemm(0, y) and not b.layer1._shares_gemm(2, y)
+    assert not a.layer1._shares_gemm(0, y)
     c = RLAResNet(50, split_conv1=True, rla_source='residual', **TINY)
-    assert not c.layer1._shares_gemm(0)
+    assert not c.layer1._shares_gemm(0, y)
+    # 'auto' shares on CPU only
+    auto = RLAResNet(50, **TINY)
+    assert auto.layer1._shares_gemm(0, y)
+    assert not auto.layer1._shares_gemm(0, torch.empty(1, device='meta'))
 
 
 def test_default_path_is_bitwise_the_cat_computation_with_less_memory():
@@ -128,7 +133,7 @@ def test_default_path_is_bitwise_the_cat_computation_with_less_memory():
     from _memory import StoragePeakTracker
     torch.manual_seed(0)
     keep = RLAResNet(50, base_channels=16, rla_channel=16,
-                     zero_init_residual=False)
+                     zero_init_residual=False, split_conv1=False)
     plain = copy.deepcopy(keep)
     for name in plain.res_layers:
         layer = getattr(plain, name)
@@ -168,7 +173,7 @@ def test_zero_hidden_state_is_none():
 
 def test_with_cp_and_split_conv1_give_the_same_gradients():
     torch.manual_seed(0)
-    ref = _model(50).double()
+    ref = _model(50, split_conv1=False).double()
     cp = RLAResNet(50, with_cp=True, split_conv1=True, **TINY).double()
     cp.load_state_dict(ref.state_dict())
     x = torch.rand(2, 3, 64, 64, dtype=torch.float64)

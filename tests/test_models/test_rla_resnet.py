@@ -48,11 +48,41 @@ def test_concat_hidden_adds_k_channels_to_last_stage():
 @pytest.mark.parametrize('depth,eca', [(18, None), (50, None),
                                        (50, (3, 3, 5, 5))])
 @pytest.mark.parametrize('concat_hidden', [False, True])
-def test_matches_plain_reference(rla_source, depth, eca, concat_hidden):
+@pytest.mark.parametrize('split_conv1', [False, True])
+def test_matches_plain_reference(rla_source, depth, eca, concat_hidden,
+                                 split_conv1):
+    """Both ways of computing conv1 against the reference, in float64.
+
+    float64 because the random-BN network amplifies rounding: in float32 the
+    reference itself is ~1e-3 away from its float64 result, so only the
+    reference's exact op order could be compared there (see below).
+    """
     torch.manual_seed(0)
     model = RLAResNet(depth, eca_kernel_sizes=eca, rla_source=rla_source,
                       concat_hidden=concat_hidden, zero_init_residual=False,
-                      **TINY)
+                      split_conv1=split_conv1, **TINY)
+    model.init_weights()
+    _randomize_bn(model)
+    model.double()
+    x = torch.rand(2, 3, 67, 45, dtype=torch.float64)
+    for training in (False, True):
+        model.train(training)
+        with torch.no_grad():
+            got = model(x)
+            want = reference_forward(model, x, rla_source, training=training)
+        assert len(got) == len(want) == 4
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize('rla_source', ['output', 'residual'])
+def test_concatenation_path_is_the_reference_bit_for_bit(rla_source):
+    """``split_conv1=False`` keeps the reference's (and the authors') op
+    order, so in float32 it gives the very same bits."""
+    torch.manual_seed(0)
+    model = RLAResNet(50, eca_kernel_sizes=(3, 3, 5, 5),
+                      rla_source=rla_source, concat_hidden=True,
+                      zero_init_residual=False, split_conv1=False, **TINY)
     model.init_weights()
     _randomize_bn(model)
     x = torch.rand(2, 3, 67, 45)
@@ -61,9 +91,29 @@ def test_matches_plain_reference(rla_source, depth, eca, concat_hidden):
         with torch.no_grad():
             got = model(x)
             want = reference_forward(model, x, rla_source, training=training)
-        assert len(got) == len(want) == 4
         for g, w in zip(got, want):
-            torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+            assert torch.equal(g, w)
+
+
+def test_split_conv1_auto_resolves_by_device():
+    from rla_mm.models.layers import uses_split_conv1
+    model = RLAResNet(18, **TINY)
+    layers = [getattr(model, name) for name in model.res_layers]
+    assert model.split_conv1 == 'auto'
+    assert all(layer.split_conv1 == 'auto' and layer[0].split_conv1 == 'auto'
+               for layer in layers)
+    cpu = torch.zeros(1)
+    assert uses_split_conv1('auto', cpu) is True
+    assert uses_split_conv1(False, cpu) is False
+    meta = torch.empty(1, device='meta')
+    assert uses_split_conv1('auto', meta) is False
+    assert uses_split_conv1(True, meta) is True
+
+
+@pytest.mark.parametrize('bad', [1, 0, None, 'yes'])
+def test_split_conv1_rejects_other_values(bad):
+    with pytest.raises(ValueError, match='split_conv1'):
+        RLAResNet(18, split_conv1=bad, **TINY)
 
 
 def test_rla_source_changes_the_result():

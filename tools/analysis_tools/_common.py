@@ -15,6 +15,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from mmengine.config import Config, ConfigDict
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -201,6 +202,37 @@ def prepare(model: nn.Module, device: str, channels_last: bool,
         model = model.to(memory_format=torch.channels_last)
     model.train(train)
     return model
+
+
+def bn_train_share(model) -> Optional[float]:
+    """Share of the model's BatchNorms that normalise with batch statistics
+    in its current mode; None if it has none."""
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    if not norms:
+        return None
+    return sum(m.training for m in norms) / len(norms)
+
+
+def check_bn_modes(models: dict) -> None:
+    """Exit if a model (set to training mode) runs its BatchNorms in another
+    mode than ``models['baseline']``: a BN normalising with batch statistics
+    costs more in both passes than one with frozen statistics (mmdet's
+    ``ResNet`` defaults to ``norm_eval=True``, RLAResNet to False), so a
+    training-step ratio would measure that instead of the architecture."""
+    shares = {name: bn_train_share(m) for name, m in models.items()}
+    base = shares.get('baseline')
+    for name, share in shares.items():
+        if base is None or share is None or (share > 0) == (base > 0):
+            continue  # frozen_stages alone may change the share a little
+        which = {True: 'some use batch statistics',
+                 False: 'all use frozen statistics'}
+        raise SystemExit(
+            f"error: in training mode the baseline's BatchNorms "
+            f'{which[base > 0]} but those of {name!r} {which[share > 0]} '
+            f"(norm_eval differs; mmdet's ResNet defaults to "
+            f'norm_eval=True): the training ratio would measure that. Give '
+            f'both the same norm_eval (e.g. --baseline-backbone ... '
+            f'norm_eval=False), or pass --allow-bn-mode-mismatch.')
 
 
 class AuthorsRLAForward:

@@ -9,18 +9,24 @@ its interquartile range), which resists load that drifts during the run. On a
 shared machine, ``--max-foreign-load`` discards the steps during which other
 processes were busy (then the per-round pairs are formed by clean-step order).
 Training steps are forward + backward (gradients freed before each step, no
-optimizer update). ``--memory`` adds the peak memory a training step
-allocates on top of what was allocated before it (activations, gradients,
-temporaries).
+optimizer update); the tool refuses to compare them when the baseline and a
+model run their BatchNorms in different modes (mmdet's ``ResNet`` defaults to
+``norm_eval=True``, frozen statistics, RLA-ResNet to False): a BN that
+normalises with batch statistics costs more in both passes, so the ratio
+would measure that instead of the architecture. ``--memory`` adds the peak
+memory a training step allocates on top of what was allocated before it
+(activations, gradients, temporaries).
 
 Examples (run from the repository root)::
 
     # RLA-ResNet-50 vs mmdet's ResNet-50, batch 8 at 224, 2 threads, plus
     # RLA with split_conv1 and the authors' implementation (same weights)
+    # (on CPU RLAResNet splits conv1, split_conv1='auto'; "cat" is the
+    # concatenation path)
     python tools/analysis_tools/benchmark.py \\
         --backbone type=RLAResNet depth=50 \\
-        --baseline-backbone type=mmdet.ResNet depth=50 \\
-        --variant "split split_conv1=True" --authors \\
+        --baseline-backbone type=mmdet.ResNet depth=50 norm_eval=False \\
+        --variant "cat split_conv1=False" --authors \\
         --mode infer train --batch-size 8 --input-size 224 --threads 2
 
     # whole detectors at detection size
@@ -32,7 +38,8 @@ Examples (run from the repository root)::
     # GPU: fp32 and AMP, channels-last
     python tools/analysis_tools/benchmark.py --device cuda --amp \\
         --channels-last --backbone type=RLAResNet depth=50 \\
-        --baseline-backbone type=mmdet.ResNet depth=50 --batch-size 64
+        --baseline-backbone type=mmdet.ResNet depth=50 norm_eval=False \\
+        --batch-size 64
 """
 import argparse
 import copy
@@ -48,8 +55,8 @@ from mmengine.config import DictAction
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (AuthorsRLAForward, build_backbone,  # noqa: E402
-                     build_from_config, find_backbone, make_inputs, make_step,
-                     parse_kv_tokens, prepare)
+                     build_from_config, check_bn_modes, find_backbone,
+                     make_inputs, make_step, parse_kv_tokens, prepare)
 
 
 def parse_args(argv=None):
@@ -69,7 +76,7 @@ def parse_args(argv=None):
     src.add_argument(
         '--variant', action='append', default=[], metavar='"NAME K=V ..."',
         help='also measure the model with these backbone arguments changed, '
-        'e.g. "split split_conv1=True" (repeatable)')
+        'e.g. "cat split_conv1=False" (repeatable)')
     src.add_argument(
         '--authors', action='store_true',
         help='also measure the authors\' RLA-ResNet forward (cat + in-place '
@@ -105,6 +112,10 @@ def parse_args(argv=None):
     run.add_argument('--max-rounds', type=int,
                      help='give up after this many rounds (default: warm-up '
                      '+ 5 x repeats with --max-foreign-load)')
+    run.add_argument(
+        '--allow-bn-mode-mismatch', action='store_true',
+        help='time training steps even if the models run their BatchNorms '
+        'in different modes (norm_eval)')
     run.add_argument('--seed', type=int, default=0)
     run.add_argument('--json', help='also write the results to this file')
     args = p.parse_args(argv)
@@ -124,9 +135,11 @@ def parse_args(argv=None):
 
 
 def _default_baseline(args) -> dict:
-    """The plain counterpart when none is given: mmdet's ResNet."""
-    depth = (args.backbone or {}).get('depth', 50)
-    return dict(type='mmdet.ResNet', depth=depth)
+    """The plain counterpart when none is given: mmdet's ResNet, with the
+    model's ``norm_eval`` (RLAResNet's default False, not mmdet's True)."""
+    backbone = args.backbone or {}
+    return dict(type='mmdet.ResNet', depth=backbone.get('depth', 50),
+                norm_eval=backbone.get('norm_eval', False))
 
 
 def build_models(args) -> dict:
@@ -367,6 +380,8 @@ def main(argv=None):
                                  args.channels_last, train)
             steps[name] = make_step(model, inputs, train, args.amp,
                                     args.device, args.seed)
+        if train and not args.allow_bn_mode_mismatch:
+            check_bn_modes(models)
         print(f'# {mode}: {args.warmup} warm-up + {args.repeats} timed '
               f'rounds of {len(steps)} models', file=sys.stderr, flush=True)
         times, dropped = time_interleaved(

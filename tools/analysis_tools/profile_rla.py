@@ -15,10 +15,11 @@ Examples (run from the repository root)::
 
     python tools/analysis_tools/profile_rla.py \\
         --backbone type=RLAResNet depth=50 \\
-        --baseline-backbone type=mmdet.ResNet depth=50 \\
+        --baseline-backbone type=mmdet.ResNet depth=50 norm_eval=False \\
         --batch-size 8 --input-size 224 --threads 2 --mode infer
+    # the concatenation path (split_conv1=False), a training step
     python tools/analysis_tools/profile_rla.py \\
-        --backbone type=RLAResNet depth=50 split_conv1=True \\
+        --backbone type=RLAResNet depth=50 split_conv1=False \\
         --batch-size 8 --input-size 224 --mode train
 """
 import argparse
@@ -33,8 +34,8 @@ from mmengine.config import DictAction
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (build_backbone, make_inputs, make_step,  # noqa: E402
-                     prepare)
+from _common import (build_backbone, check_bn_modes,  # noqa: E402
+                     make_inputs, make_step, prepare)
 
 # (file, function) of the innermost rla_mm frame -> part of the model
 PARTS = {
@@ -62,7 +63,8 @@ def parse_args(argv=None):
                    default=dict(type='RLAResNet', depth=50),
                    metavar='KEY=VALUE')
     p.add_argument('--baseline-backbone', nargs='+', action=DictAction,
-                   default=dict(type='mmdet.ResNet', depth=50),
+                   default=dict(type='mmdet.ResNet', depth=50,
+                                norm_eval=False),
                    metavar='KEY=VALUE')
     p.add_argument('--mode', choices=['infer', 'train'], default='infer')
     p.add_argument('--batch-size', type=int, default=8)
@@ -188,8 +190,11 @@ def run(args) -> dict:
                   rla=build_backbone(args.backbone))
     k = getattr(models['rla'], 'rla_channel', 0)
     profiles = {}
+    for model in models.values():
+        prepare(model, 'cpu', args.channels_last, train)
+    if train:
+        check_bn_modes(models)
     for name, model in models.items():
-        model = prepare(model, 'cpu', args.channels_last, train)
         inputs = make_inputs(model, args.batch_size, size, 'cpu',
                              args.channels_last, train)
         step = make_step(model, inputs, train, False, 'cpu')

@@ -25,7 +25,7 @@ stable one), whose output is the new h; a unit without that child (the
 MobileNetV2 unit, whose recurrent conv is shared by the groups of a
 resolution stage) returns the new h from its own forward. Hooking the conv
 rather than the unit's ``forward`` also records the updates that a fast path
-computes through ``RLAUnit.update`` (``split_conv1=True``).
+computes through ``RLAUnit.update`` (``split_conv1``, the CPU default).
 """
 import argparse
 import json

@@ -5,7 +5,7 @@ way mmdet's ``ResNeXt``/``Res2Net`` are: only the blocks, the stages and the
 forward differ. The hidden state h (k = ``rla_channel`` channels) starts as
 zeros at the stem output's resolution and runs through all stages.
 """
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,8 @@ from mmdet.models.backbones import ResNet
 from torch import Tensor
 
 from ...registry import MODELS
-from ..layers import RLA_SOURCES, RLABasicBlock, RLABottleneck, RLAResLayer
+from ..layers import (RLA_SOURCES, RLABasicBlock, RLABottleneck, RLAResLayer,
+                      check_split_conv1)
 
 
 def _check_choice(name: str, value, allowed) -> None:
@@ -48,11 +49,14 @@ class RLAResNet(ResNet):
             channels for depth >= 50. If False (detection) stage outputs are
             returned as they are, and the last stage's final h update, which
             would feed nothing, is not built.
-        split_conv1 (bool): Compute each block's conv1 on x and h separately
-            instead of on ``cat(x, h)`` and share one GEMM between the RLA
-            projection and the next conv1 (see ``RLAResLayer``): same maths,
-            less memory, other float rounding. Default False: bit-for-bit the
-            op order of ``tests/reference_rla.py``.
+        split_conv1 (bool | str): Compute each block's conv1 on x and h
+            separately instead of on ``cat(x, h)`` and share one GEMM between
+            the RLA projection and the next conv1 (see ``RLAResLayer``): same
+            maths and state dict, other float rounding. ``'auto'`` (default):
+            on CPU tensors, where it was measured faster (docs/speed.md);
+            elsewhere (CUDA, not measured yet) the concatenation, bit for bit
+            the op order of ``tests/reference_rla.py`` and the authors' code.
+            True / False force either path.
         groups (int), base_width (int): ResNeXt-style grouped 3x3 convs.
         norm_eval (bool): Keep BNs (RLA's included) in eval mode while
             training. Default False; detection configs set True.
@@ -85,7 +89,7 @@ class RLAResNet(ResNet):
                  eca_kernel_sizes: Optional[Sequence[int]] = None,
                  rla_source: str = 'output',
                  concat_hidden: bool = False,
-                 split_conv1: bool = False,
+                 split_conv1: Union[bool, str] = 'auto',
                  in_channels: int = 3,
                  stem_channels: Optional[int] = None,
                  base_channels: int = 64,
@@ -113,6 +117,7 @@ class RLAResNet(ResNet):
                 f'`rla_channel` must be an int >= 1, got {rla_channel!r}')
         _check_choice('rla_source', rla_source, RLA_SOURCES)
         _check_choice('style', style, ('pytorch', 'caffe'))
+        check_split_conv1(split_conv1)
         _check_choice('num_stages', num_stages, (1, 2, 3, 4))
         for name, seq in (('strides', strides), ('dilations', dilations)):
             if len(seq) != num_stages:

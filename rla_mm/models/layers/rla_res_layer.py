@@ -15,16 +15,20 @@ How it is computed (same maths as ``tests/reference_rla.py``; see
   exactly what conv1 gives on ``cat(x, 0)``.
 - The residual addition and the h update run in place where autograd allows
   it (the authors' block does the same), which changes no bit of the result.
-- ``split_conv1=True`` computes ``conv1(cat(x, h))`` as ``conv1_x(x) +
+- ``split_conv1`` computes ``conv1(cat(x, h))`` as ``conv1_x(x) +
   conv1_h(h)`` from the two slices of the stored weight, without building the
   concatenation; with ``rla_source='output'`` the stage also computes the RLA
   projection ``conv_out(y)`` in one GEMM with the next block's ``conv1_x(y)``
   (both read y). The sums run in another order, so results differ from the
-  concatenation in the last bits of float precision.
+  concatenation in the last bits of float precision (compared with the
+  reference in float64 by the tests). ``'auto'`` (default) uses it for CPU
+  tensors, where ``tools/analysis_tools/benchmark.py`` showed it pays, and
+  keeps the concatenation (the authors' op order) elsewhere, where it has not
+  been measured yet.
 """
 import math
 import weakref
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +42,21 @@ from .eca import ECA
 from .rla_unit import RLAUnit, pool_hidden
 
 RLA_SOURCES = ('output', 'residual')
+SPLIT_CONV1_CHOICES = ('auto', True, False)
+
+
+def check_split_conv1(value) -> None:
+    """Raise unless ``value`` is 'auto', True or False (not 0/1)."""
+    if not (value == 'auto' or isinstance(value, bool)):
+        raise ValueError(f'`split_conv1` must be one of '
+                         f'{SPLIT_CONV1_CHOICES}, got {value!r}')
+
+
+def uses_split_conv1(split_conv1, x: Tensor) -> bool:
+    """Resolve ``split_conv1`` for a tensor: 'auto' means on CPU only."""
+    if split_conv1 == 'auto':
+        return x.device.type == 'cpu'
+    return bool(split_conv1)
 
 
 class _RLABlock(BaseModule):
@@ -54,8 +73,9 @@ class _RLABlock(BaseModule):
       the paper's text and Fig. 3 describe.
     """
 
-    #: Compute conv1 on (x, h) without concatenating them (module docstring).
-    split_conv1 = False
+    #: Compute conv1 on (x, h) without concatenating them: True, False or
+    #: 'auto' (on CPU tensors only); see the module docstring.
+    split_conv1 = 'auto'
     #: Keep x and h, not cat(x, h), for conv1's backward (``_conv_on_cat``).
     recompute_cat = True
 
@@ -70,7 +90,7 @@ class _RLABlock(BaseModule):
             if h is None:
                 h = _zeros_hidden(x, conv.in_channels - x.shape[1])
             return _conv_on_cat(conv, x, h, self.recompute_cat)
-        if h is not None and not self.split_conv1:
+        if h is not None and not uses_split_conv1(self.split_conv1, x):
             return _conv_on_cat(conv, x, h, self.recompute_cat)
         c = x.shape[1]
         if x_part is None:
@@ -147,8 +167,9 @@ class RLABasicBlock(_RLABlock):
         eca_kernel_size (int, optional): Add ECA with this kernel if given.
         rla_source (str): 'output' (authors' code, default) or 'residual'
             (paper text); see ``_RLABlock``.
-        split_conv1 (bool): Compute conv1 on x and h separately instead of on
-            their concatenation (module docstring). Default False.
+        split_conv1 (bool | str): Compute conv1 on x and h separately instead
+            of on their concatenation; 'auto' (default): on CPU tensors only
+            (module docstring).
         Other args as in mmdet's ``BasicBlock``.
 
     Example:
@@ -174,7 +195,7 @@ class RLABasicBlock(_RLABlock):
                  groups: int = 1,
                  base_width: int = 64,
                  base_channels: int = 64,
-                 split_conv1: bool = False,
+                 split_conv1: Union[bool, str] = 'auto',
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
         if groups != 1:
@@ -250,7 +271,7 @@ class RLABottleneck(_RLABlock):
                  groups: int = 1,
                  base_width: int = 4,
                  base_channels: int = 64,
-                 split_conv1: bool = False,
+                 split_conv1: Union[bool, str] = 'auto',
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
         self.stride = stride
@@ -335,10 +356,11 @@ class RLAResLayer(BaseModule):
             (and its BN would get no gradient, which breaks DDP).
         with_cp (bool): Checkpoint each block together with its RLA update
             (non-reentrant, because the RLA convs are shared across blocks).
-        split_conv1 (bool): Compute each block's conv1 on x and h separately
-            (no concatenation) and, with ``rla_source='output'``, share one
-            GEMM between ``conv_out(y)`` and the next block's ``conv1_x(y)``.
-            Same maths, other rounding; see the module docstring.
+        split_conv1 (bool | str): Compute each block's conv1 on x and h
+            separately (no concatenation) and, with ``rla_source='output'``,
+            share one GEMM between ``conv_out(y)`` and the next block's
+            ``conv1_x(y)``. Same maths, other rounding; 'auto' (default) on
+            CPU tensors only. See the module docstring.
         **block_kwargs: Passed to every block (dilation, style, eca, ...).
 
     Example:
@@ -360,9 +382,10 @@ class RLAResLayer(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  update_last: bool = True,
                  with_cp: bool = False,
-                 split_conv1: bool = False,
+                 split_conv1: Union[bool, str] = 'auto',
                  **block_kwargs) -> None:
         super().__init__()
+        check_split_conv1(split_conv1)
         blocks = ResLayer(
             block,
             inplanes,
@@ -418,10 +441,11 @@ class RLAResLayer(BaseModule):
             h = self.rla(h, y, index)
         return x, h
 
-    def _shares_gemm(self, index: int) -> bool:
+    def _shares_gemm(self, index: int, y: Tensor) -> bool:
         """Whether block ``index``'s RLA projection can share one GEMM with
         the next block's conv1: both are 1x1 stride-1 convs of the same y."""
-        if not self.split_conv1 or index + 1 >= self.num_blocks:
+        if index + 1 >= self.num_blocks or not uses_split_conv1(
+                self.split_conv1, y):
             return False
         block, nxt = self[index], self[index + 1]
         conv, proj = getattr(nxt, 'conv1', None), self.rla.conv_out
@@ -460,7 +484,7 @@ class RLAResLayer(BaseModule):
             x_part = None
             if i >= self.num_updates:
                 continue
-            if self._shares_gemm(i):
+            if self._shares_gemm(i, y):
                 x_part, projected_y = self._shared_gemm(y, i)
                 h = self.rla.update(h, projected_y, i, owns_projection=False)
             else:
