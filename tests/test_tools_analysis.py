@@ -83,6 +83,14 @@ def test_training_step_needs_the_same_bn_mode(benchmark, capsys):
     res = benchmark.main(common + ['--mode', 'train'])
     assert [r['model'] for r in res['modes']['train']['rows']] == \
         ['baseline', 'model']
+    # profile_rla.py applies the same rule (its --baseline-backbone is
+    # merged into a default dict that has norm_eval=False)
+    with pytest.raises(SystemExit, match='norm_eval'):
+        _load('profile_rla').main([
+            '--backbone', *TINY_RLA, '--baseline-backbone', *frozen,
+            'norm_eval=True',
+            '--batch-size', '2', '--input-size', '32', '--warmup', '0',
+            '--repeats', '1', '--threads', '1', '--mode', 'train'])
 
 
 def test_benchmark_rejects_bad_arguments(benchmark):

@@ -73,6 +73,9 @@ def parse_args(argv=None):
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--allow-bn-mode-mismatch', action='store_true',
+                   help='profile a training step even if the two models run '
+                   'their BatchNorms in different modes (norm_eval)')
     p.add_argument('--top', type=int, default=10,
                    help='also list the N costliest ops of the RLA model')
     p.add_argument('--json')
@@ -192,7 +195,7 @@ def run(args) -> dict:
     profiles = {}
     for model in models.values():
         prepare(model, 'cpu', args.channels_last, train)
-    if train:
+    if train and not args.allow_bn_mode_mismatch:
         check_bn_modes(models)
     for name, model in models.items():
         inputs = make_inputs(model, args.batch_size, size, 'cpu',
