@@ -125,6 +125,25 @@ def test_split_conv1_shares_the_gemm_and_keeps_the_state_dict():
     assert not auto.layer1._shares_gemm(0, torch.empty(1, device='meta'))
 
 
+def test_every_projection_shares_a_gemm_across_stages_too():
+    """With split_conv1 no RLA projection runs as a conv of its own in a
+    detection backbone: a stage's last one shares the GEMM of the next
+    stage's first conv1 (same x), the others the next block's; only the
+    classifier's final update (concat_hidden) has no conv1 after it."""
+    x = torch.rand(1, 3, 64, 64)
+    for split, concat_hidden, want in ((True, False, 0), (True, True, 1),
+                                       (False, False, 15)):
+        model = RLAResNet(50, split_conv1=split, concat_hidden=concat_hidden,
+                          **TINY).eval()
+        calls = []
+        for name in model.res_layers:
+            getattr(model, name).rla.conv_out.register_forward_hook(
+                lambda *args, name=name: calls.append(name))
+        with torch.no_grad():
+            model(x)
+        assert len(calls) == want, (split, concat_hidden, calls)
+
+
 def test_default_path_is_bitwise_the_cat_computation_with_less_memory():
     """``recompute_cat`` (keep x, h for conv1's backward instead of their
     concatenation) gives identical outputs and gradients, bit for bit."""

@@ -123,8 +123,9 @@ def _classify(evt, rla_channels: int) -> str:
         if 'conv' in name:
             return 'RLA recurrent conv (3x3, k->k)'
         return 'RLA h update (add, norm, tanh)'
-    if file == 'rla_res_layer.py' and func in ('_conv1', '_conv',
-                                               '_conv_on_cat'):
+    if (file, func) in (('rla_res_layer.py', '_conv1'),
+                        ('rla_conv1.py', 'conv_with_weight'),
+                        ('rla_conv1.py', 'conv_on_cat')):
         shapes = evt.input_shapes or []
         if 'conv' in name and shapes and len(shapes[0]) == 4 \
                 and shapes[0][1] == rla_channels:

@@ -216,9 +216,16 @@ class RLAResNet(ResNet):
             x = self.relu(self.norm1(self.conv1(x)))
         x = self.maxpool(x)
         h = None  # h = 0 (Sec. 3.3): the first block skips its zero half
-        outs = []
+        outs, x_part = [], None
         for i, layer_name in enumerate(self.res_layers):
-            x, h = getattr(self, layer_name)(x, h)
+            layer = getattr(self, layer_name)
+            if i + 1 < len(self.res_layers) and not self.with_cp:
+                # the stage's last RLA projection and the next stage's
+                # first conv1 read the same x: one GEMM (split_conv1)
+                next_block = getattr(self, self.res_layers[i + 1])[0]
+                x, h, x_part = layer(x, h, x_part, next_block)
+            else:
+                x, h = layer(x, h, x_part)
             if i in self.out_indices:
                 if self.concat_hidden and i == self.num_stages - 1:
                     x = torch.cat([x, F.relu(self.hidden_norm(h))], dim=1)

@@ -5,9 +5,10 @@ from .csr_conv import CSR_CELLS, CSRConv
 from .eca import ECA
 from .rc import (RC_BN_MODES, AdjustableStepsMixin, BaseRCBackbone,
                  RCPreActBlock, StepNorms, pool_before_step)
-from .rla_res_layer import (RLA_SOURCES, SPLIT_CONV1_CHOICES, RLABasicBlock,
-                            RLABottleneck, RLAResLayer, check_split_conv1,
-                            uses_split_conv1)
+from .rla_conv1 import (SPLIT_CONV1_CHOICES, check_split_conv1,
+                        uses_split_conv1)
+from .rla_res_layer import (RLA_SOURCES, RLABasicBlock, RLABottleneck,
+                            RLAResLayer)
 from .rla_unit import RLAUnit, pool_hidden
 
 __all__ = [

@@ -8,7 +8,8 @@ feature y is differs between the paper's text and the authors' code (see
 channels for h.
 
 How it is computed (same maths as ``tests/reference_rla.py``; see
-``docs/speed.md`` for what each choice buys):
+``docs/speed.md`` for what each choice buys; the conv1 bricks are in
+``rla_conv1.py``):
 
 - ``h = None`` stands for the zero state of the first block (Sec. 3.3,
   h_0 = 0): its conv1 then runs on x with the x part of the weight, which is
@@ -19,7 +20,9 @@ How it is computed (same maths as ``tests/reference_rla.py``; see
   conv1_h(h)`` from the two slices of the stored weight, without building the
   concatenation; with ``rla_source='output'`` the stage also computes the RLA
   projection ``conv_out(y)`` in one GEMM with the next block's ``conv1_x(y)``
-  (both read y). The sums run in another order, so results differ from the
+  (both read y), its last block with the next stage's first block when the
+  backbone hands that block over (``forward``'s ``next_block``). The sums run
+  in another order, so results differ from the
   concatenation in the last bits of float precision (compared with the
   reference in float64 by the tests). ``'auto'`` (default) uses it for CPU
   tensors, where ``tools/analysis_tools/benchmark.py`` showed it pays, and
@@ -27,7 +30,6 @@ How it is computed (same maths as ``tests/reference_rla.py``; see
   been measured yet.
 """
 import math
-import weakref
 from typing import Optional, Tuple, Union
 
 import torch
@@ -39,24 +41,11 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from .eca import ECA
+from .rla_conv1 import (check_split_conv1, conv_on_cat, conv_with_weight,
+                        is_plain_conv, uses_split_conv1, zeros_hidden)
 from .rla_unit import RLAUnit, pool_hidden
 
 RLA_SOURCES = ('output', 'residual')
-SPLIT_CONV1_CHOICES = ('auto', True, False)
-
-
-def check_split_conv1(value) -> None:
-    """Raise unless ``value`` is 'auto', True or False (not 0/1)."""
-    if not (value == 'auto' or isinstance(value, bool)):
-        raise ValueError(f'`split_conv1` must be one of '
-                         f'{SPLIT_CONV1_CHOICES}, got {value!r}')
-
-
-def uses_split_conv1(split_conv1, x: Tensor) -> bool:
-    """Resolve ``split_conv1`` for a tensor: 'auto' means on CPU only."""
-    if split_conv1 == 'auto':
-        return x.device.type == 'cpu'
-    return bool(split_conv1)
 
 
 class _RLABlock(BaseModule):
@@ -76,7 +65,7 @@ class _RLABlock(BaseModule):
     #: Compute conv1 on (x, h) without concatenating them: True, False or
     #: 'auto' (on CPU tensors only); see the module docstring.
     split_conv1 = 'auto'
-    #: Keep x and h, not cat(x, h), for conv1's backward (``_conv_on_cat``).
+    #: Keep x and h, not cat(x, h), for conv1's backward (``conv_on_cat``).
     recompute_cat = True
 
     def _conv1(self, x: Tensor, h: Optional[Tensor],
@@ -86,18 +75,18 @@ class _RLABlock(BaseModule):
         ``x_part``: ``conv1_x(x)`` (bias included) if the caller computed it.
         """
         conv = self.conv1
-        if not _is_plain_conv(conv):  # e.g. weight standardisation: as is
+        if not is_plain_conv(conv):  # e.g. weight standardisation: as is
             if h is None:
-                h = _zeros_hidden(x, conv.in_channels - x.shape[1])
-            return _conv_on_cat(conv, x, h, self.recompute_cat)
+                h = zeros_hidden(x, conv.in_channels - x.shape[1])
+            return conv_on_cat(conv, x, h, self.recompute_cat)
         if h is not None and not uses_split_conv1(self.split_conv1, x):
-            return _conv_on_cat(conv, x, h, self.recompute_cat)
+            return conv_on_cat(conv, x, h, self.recompute_cat)
         c = x.shape[1]
         if x_part is None:
-            x_part = _conv(conv, x, conv.weight[:, :c], conv.bias)
+            x_part = conv_with_weight(conv, x, conv.weight[:, :c], conv.bias)
         if h is None:
             return x_part
-        return _conv(conv, h, conv.weight[:, c:], None).add_(x_part)
+        return conv_with_weight(conv, h, conv.weight[:, c:], None).add_(x_part)
 
     def _finish(self, x: Tensor, out: Tensor) -> Tuple[Tensor, Tensor]:
         if self.eca is not None:
@@ -110,51 +99,6 @@ class _RLABlock(BaseModule):
         out += identity
         out = self.relu(out)
         return out, out
-
-
-def _is_plain_conv(conv: nn.Module) -> bool:
-    return type(conv) is nn.Conv2d and conv.padding_mode == 'zeros'
-
-
-def _conv(conv: nn.Conv2d, x: Tensor, weight: Tensor,
-          bias: Optional[Tensor]) -> Tensor:
-    """``conv`` applied with another weight (a slice of its own)."""
-    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation,
-                    conv.groups)
-
-
-def _conv_on_cat(conv: nn.Module, x: Tensor, h: Tensor,
-                 recompute: bool) -> Tensor:
-    """``conv(cat(x, h))`` whose autograd graph keeps x and h instead of the
-    concatenation and rebuilds it in backward (one copy), so training holds
-    no second copy of x per block. Outputs and gradients are bit for bit
-    those of the plain op; under torch.compile the compiler decides."""
-    xh = torch.cat([x, h], dim=1)
-    if not (recompute and torch.is_grad_enabled()
-            and (xh.requires_grad or conv.weight.requires_grad)) \
-            or torch.compiler.is_compiling():
-        return conv(xh)
-
-    # the hooks live as long as the graph: they must not hold the cat alive
-    cat_ref = weakref.ref(xh)
-
-    def pack(t: Tensor):
-        return (x, h) if t is cat_ref() else t
-
-    def unpack(saved):
-        return torch.cat(saved, dim=1) if isinstance(saved, tuple) else saved
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
-        return conv(xh)
-
-
-def _zeros_hidden(x: Tensor, channels: int) -> Tensor:
-    """h = 0 shaped and laid out like x (channels-last stays channels-last)."""
-    h = x.new_zeros((x.shape[0], channels) + tuple(x.shape[2:]))
-    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
-            memory_format=torch.channels_last):
-        h = h.contiguous(memory_format=torch.channels_last)
-    return h
 
 
 class RLABasicBlock(_RLABlock):
@@ -427,7 +371,7 @@ class RLAResLayer(BaseModule):
         block = self[index]
         if not isinstance(block, _RLABlock):  # e.g. pre-activation blocks
             if h is None:
-                h = _zeros_hidden(x, self.rla_channels)
+                h = zeros_hidden(x, self.rla_channels)
             return block(x, h)
         if x_part is None:
             return block(x, h)
@@ -441,24 +385,33 @@ class RLAResLayer(BaseModule):
             h = self.rla(h, y, index)
         return x, h
 
-    def _shares_gemm(self, index: int, y: Tensor) -> bool:
+    def _next_block(self, index: int,
+                    next_block: Optional[nn.Module]) -> Optional[nn.Module]:
+        """The block after ``index``: in this stage, else ``next_block``."""
+        return self[index + 1] if index + 1 < self.num_blocks else next_block
+
+    def _shares_gemm(self, index: int, y: Tensor,
+                     next_block: Optional[nn.Module] = None) -> bool:
         """Whether block ``index``'s RLA projection can share one GEMM with
-        the next block's conv1: both are 1x1 stride-1 convs of the same y."""
-        if index + 1 >= self.num_blocks or not uses_split_conv1(
-                self.split_conv1, y):
+        the next block's conv1 (the next stage's first block after the last
+        one, if given): both are 1x1 stride-1 convs of the same y."""
+        nxt = self._next_block(index, next_block)
+        if nxt is None or not uses_split_conv1(self.split_conv1, y):
             return False
-        block, nxt = self[index], self[index + 1]
+        block = self[index]
         conv, proj = getattr(nxt, 'conv1', None), self.rla.conv_out
         return (isinstance(block, _RLABlock) and isinstance(nxt, _RLABlock)
                 and block.rla_source == 'output'
-                and _is_plain_conv(conv) and _is_plain_conv(proj)
+                and uses_split_conv1(nxt.split_conv1, y)
+                and is_plain_conv(conv) and is_plain_conv(proj)
                 and all(c.kernel_size == (1, 1) and c.stride == (1, 1)
                         and c.padding == (0, 0) and c.groups == 1
                         for c in (conv, proj)))
 
-    def _shared_gemm(self, y: Tensor, index: int) -> Tuple[Tensor, Tensor]:
-        """(next block's ``conv1_x(y)``, ``conv_out(y)``) from one conv."""
-        conv, proj = self[index + 1].conv1, self.rla.conv_out
+    def _shared_gemm(self, y: Tensor,
+                     nxt: nn.Module) -> Tuple[Tensor, Tensor]:
+        """(block ``nxt``'s ``conv1_x(y)``, ``conv_out(y)``) from one conv."""
+        conv, proj = nxt.conv1, self.rla.conv_out
         weight = torch.cat([conv.weight[:, :y.shape[1]], proj.weight])
         bias = None
         if conv.bias is not None or proj.bias is not None:
@@ -471,22 +424,34 @@ class RLAResLayer(BaseModule):
             [conv.out_channels, proj.out_channels], dim=1)
         return x_part, projected_y
 
-    def forward(self, x: Tensor,
-                h: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+    def forward(self,
+                x: Tensor,
+                h: Optional[Tensor],
+                x_part: Optional[Tensor] = None,
+                next_block: Optional[nn.Module] = None) -> tuple:
+        """Run the stage: ``(x, h)``, or ``(x, h, next_x_part)`` when
+        ``next_block`` is given.
+
+        ``x_part`` is the first block's ``conv1_x(x)`` if the previous stage
+        computed it; ``next_block`` is the next stage's first block, with
+        whose conv1 this stage's last RLA projection may then share a GEMM
+        (``split_conv1``); ``next_x_part`` is that block's ``conv1_x`` of
+        the returned x, or None if the GEMM was not shared.
+        """
         if self.with_cp and torch.is_grad_enabled():
-            for i in range(self.num_blocks):
+            for i in range(self.num_blocks):  # conv1 recomputed: no x_part
                 x, h = checkpoint(self._step, x, h, i, use_reentrant=False)
-            return x, h
-        x_part = None
+            return (x, h) if next_block is None else (x, h, None)
         for i in range(self.num_blocks):
             x, y = self._block(i, x, h, x_part)
             h = pool_hidden(h, self[i].stride)
             x_part = None
             if i >= self.num_updates:
                 continue
-            if self._shares_gemm(i, y):
-                x_part, projected_y = self._shared_gemm(y, i)
+            if self._shares_gemm(i, y, next_block):
+                x_part, projected_y = self._shared_gemm(
+                    y, self._next_block(i, next_block))
                 h = self.rla.update(h, projected_y, i, owns_projection=False)
             else:
                 h = self.rla(h, y, i)
-        return x, h
+        return (x, h) if next_block is None else (x, h, x_part)
