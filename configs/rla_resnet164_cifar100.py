@@ -1,5 +1,6 @@
 # CIFAR-100 RLA-ResNet-164 (k = 12) with mmpretrain's CIFAR100 dataset
-# (paper Table 2, C-100 rows).
+# (paper Table 2, C-100 rows); the 45k/5k protocol of App. B.1 as for
+# CIFAR-10 (configs/_base_/rla_resnet_cifar10.py).
 _base_ = './_base_/rla_resnet_cifar10.py'
 
 rla_channel = 12
@@ -17,6 +18,7 @@ train_dataloader = dict(
     dataset=dict(type=dataset_type, data_root='data/cifar100'))
 val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root='data/cifar100'))
-test_dataloader = val_dataloader
+test_dataloader = dict(
+    dataset=dict(type=dataset_type, data_root='data/cifar100'))
 val_evaluator = dict(type='Accuracy', topk=(1, 5))
 test_evaluator = val_evaluator

@@ -1,10 +1,6 @@
 import os
-import sys
 
 import pytest
-
-# Make the plain reference implementations in tests/ importable from any test.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -4,9 +4,12 @@ import os.path as osp
 import subprocess
 import sys
 
+from rla_mm.testing.demo_data import make_demo_data
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, 'tools', 'misc'))
-from make_demo_data import make_demo_data  # noqa: E402
+#: What a fresh login shell has: system directories only, no virtualenv,
+#: nothing on PYTHONPATH (used to run documented commands as a user would).
+USER_PATH = '/usr/local/bin:/usr/bin:/bin'
 
 
 def tiny_demo_data(root, num_train=16, num_val=8):
@@ -48,3 +51,12 @@ def run_tool(args, env=None, check=True, timeout=900):
         raise AssertionError(f'{" ".join(cmd)} failed ({proc.returncode}):\n'
                              f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
     return proc
+
+
+def run_as_user(command, home, timeout=900):
+    """Run a shell command line in the repo as a user in a fresh shell:
+    ``env -i`` with only PATH (system directories) and HOME, no activated
+    virtualenv, nothing on PYTHONPATH. Returns the CompletedProcess."""
+    return subprocess.run(
+        ['env', '-i', f'PATH={USER_PATH}', f'HOME={home}', 'bash', '-c',
+         command], cwd=REPO, capture_output=True, text=True, timeout=timeout)

@@ -3,7 +3,8 @@
 # NCCL on CUDA machines, gloo on CPU-only ones (chosen by tools/train.py), so
 #   bash tools/dist_train.sh configs/demo/faster_rcnn_rla_demo.py 2
 # runs two real processes on a CPU. Multi-node: set NNODES, NODE_RANK,
-# MASTER_ADDR, PORT. PYTHON picks the interpreter (default: python).
+# MASTER_ADDR, PORT. The interpreter: $PYTHON, else the active virtualenv,
+# else the project's .venv (see tools/python_env.sh).
 set -euo pipefail
 if [ $# -lt 2 ]; then
     echo "usage: $0 CONFIG NUM_PROCS [tools/train.py arguments]" >&2; exit 2
@@ -14,8 +15,9 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tools/python_env.sh
+source "$ROOT/tools/python_env.sh"
 
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
 "$PYTHON" -m torch.distributed.run \

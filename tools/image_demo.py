@@ -14,29 +14,34 @@ CONFIG is a config file or a model name from ``model-index.yml`` (for example
 path when ``--weights`` is not given.
 
 Without ``--weights`` (and no weights from the model index) the model keeps
-its random initialisation: the tool says so on stderr and in the picture's
-file name (``*_random_weights.png``), so a random picture is never mistaken
-for a trained model's. That mode exists to check that a config builds and
-runs end to end; pass ``--weights`` for meaningful predictions.
+its random initialisation: the tool says so on stderr and in the names of
+both outputs (``*_random_weights.png`` / ``*_random_weights.json``), so a
+random picture or prediction file is never mistaken for, nor replaces, a
+trained model's. That mode exists to check that a config builds and runs end
+to end; pass ``--weights`` for meaningful predictions.
 
-Outputs (written to temp files, then renamed into place):
-``DIR/<image stem>.png`` (or ``DIR/<image stem>_random_weights.png``) and
-``DIR/<image stem>.json`` with the predictions.
+Outputs (written to temp files, then renamed into place, in ``--out-dir``):
+``<image stem>.png`` and ``<image stem>.json`` with the predictions, or
+``<image stem>_random_weights.png`` / ``.json`` without weights.
+
+A missing, empty, truncated or non-image IMAGE, a missing config or
+checkpoint stop the tool with one line naming the file, before the model is
+built.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
-import tempfile
-import warnings
+
+from rla_mm.analysis import inference
+from rla_mm.analysis.inference import (InputError, build_inferencer,
+                                       check_inputs, random_weights_suffix)
+from rla_mm.analysis.outputs import add_out_dir
+from rla_mm.engine.fileio import atomic_write_bytes
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODEL_INDEX = osp.join(REPO_ROOT, 'model-index.yml')
-
-
-class InputError(Exception):
-    """A user input (path, model name, option) that cannot be used."""
+__all__ = ['InputError', 'resolve_config', 'main', 'run']
 
 
 def parse_args(argv=None):
@@ -50,9 +55,7 @@ def parse_args(argv=None):
         '--weights',
         help='checkpoint file; without it the model keeps random weights '
         '(unless CONFIG is a model-index name with weights)')
-    parser.add_argument(
-        '--out-dir', default='outputs', help='output folder (default: '
-        'outputs)')
+    add_out_dir(parser, help_text='folder of the picture and predictions')
     parser.add_argument(
         '--device', default='cpu', help='device, e.g. cpu or cuda:0')
     parser.add_argument(
@@ -68,129 +71,19 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def load_model_index(path=MODEL_INDEX):
-    """``{name: model entry}`` of every model that ``path`` imports, read with
-    the ``modelindex`` package (what ``mim search`` uses)."""
-    from modelindex import load
-    index = load(path)
-    entries = {}
-    for model in index.models:
-        entries[model.name] = model
-    return entries
-
-
 def resolve_config(config, weights):
-    """``(config path, weights path or None, where the weights came from)``.
-
-    Raises ``InputError`` naming the path or name that does not exist.
-    """
-    if osp.isfile(config):
-        return config, weights, '--weights' if weights else None
-    if not config.endswith('.py') and osp.isfile(MODEL_INDEX):
-        models = load_model_index()
-        if config in models:
-            model = models[config]
-            cfg_path = osp.join(REPO_ROOT, model.config)
-            if weights is not None:
-                return cfg_path, weights, '--weights'
-            if model.weights:
-                path = osp.join(REPO_ROOT, model.weights)
-                if not osp.isfile(path):
-                    raise InputError(
-                        f'weights of model {config!r} not found: {path} '
-                        '(convert the authors\' release with '
-                        'tools/model_converters/rlanet2rla_mm.py, see '
-                        'docs/rla_checkpoints.md, or pass --weights)')
-                return cfg_path, path, 'model-index.yml'
-            return cfg_path, None, None
-    raise InputError(f'config file not found: {config} (nor a model name in '
-                     f'{osp.relpath(MODEL_INDEX)})')
+    """``(config path, weights, source)`` of a config file or a name from
+    this repository's ``model-index.yml``; raises ``InputError``."""
+    return inference.resolve_config(config, weights, MODEL_INDEX, REPO_ROOT)
 
 
-def check_inputs(args):
-    if not osp.isfile(args.image):
-        raise InputError(f'image file not found: {args.image}')
-    config, weights, source = resolve_config(args.config, args.weights)
-    if weights is not None and not osp.isfile(weights):
-        raise InputError(f'checkpoint file not found: {weights}')
-    topk = getattr(args, 'topk', 1)
-    if topk < 1:
-        raise InputError(f'--topk must be >= 1, got {topk}')
-    return config, weights, source
-
-
-def task_of(cfg):
-    """'det' or 'cls' from the config's scope (or its model type)."""
-    scope = cfg.get('default_scope')
-    if scope in ('mmdet', 'mmpretrain'):
-        return 'det' if scope == 'mmdet' else 'cls'
-    model_type = cfg.model.get('type', '')
-    if 'Classifier' in model_type:
-        return 'cls'
-    return 'det'
-
-
-def dataset_classes(cfg, scope):
-    """Class names of the config's test set (no annotation file is read)."""
-    from mmengine.registry import DATASETS, init_default_scope
-    init_default_scope(scope)
-    try:
-        dataset_cfg = dict(cfg.test_dataloader.dataset)
-        dataset_cfg['lazy_init'] = True
-        classes = DATASETS.build(dataset_cfg).metainfo.get('classes')
-    except Exception:  # noqa: BLE001 (data absent: fall back to the model)
-        return None
-    return list(classes) if classes is not None else None
-
-
-def build_inferencer(config, weights, device='cpu'):
-    """Return ``(task, inferencer)``: mmdet's ``DetInferencer`` or
-    mmpretrain's ``ImageClassificationInferencer`` for an rla_mm config."""
-    import rla_mm  # noqa: F401  (registers rla_mm models in every registry)
-    from mmengine.config import Config
-
-    cfg = Config.fromfile(config)
-    task = task_of(cfg)
-    with warnings.catch_warnings():
-        # Both inferencers warn about random weights; main() says it once.
-        warnings.simplefilter('ignore', UserWarning)
-        if task == 'det':
-            from mmdet.apis import DetInferencer
-            inferencer = DetInferencer(
-                model=cfg, weights=weights, device=device,
-                show_progress=False)
-            meta = inferencer.model.dataset_meta
-            if weights is None or 'classes' not in meta:
-                classes = dataset_classes(cfg, 'mmdet')
-                if classes is not None:
-                    meta['classes'] = classes
-            inferencer.visualizer.dataset_meta = meta
-        else:
-            from mmpretrain.apis import ImageClassificationInferencer
-            inferencer = ImageClassificationInferencer(
-                model=cfg, pretrained=weights or False, device=device)
-            if inferencer.classes is None:
-                inferencer.classes = dataset_classes(cfg, 'mmpretrain')
-    return task, inferencer
-
-
-def atomic_write(path, write):
-    """Call ``write(tmp_path)`` and move the result to ``path``."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=folder, prefix='.tmp_', suffix=osp.splitext(path)[1])
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp makes the file 0600; give it the permissions of a new file
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+def check_args(args):
+    """``(config, weights, source)`` of checked inputs (see
+    ``rla_mm.analysis.inference.check_inputs``); raises ``InputError``."""
+    if args.topk < 1:
+        raise InputError(f'--topk must be >= 1, got {args.topk}')
+    return check_inputs(args.image, args.config, args.weights, MODEL_INDEX,
+                        REPO_ROOT)
 
 
 def predict_detection(inferencer, image, score_thr):
@@ -244,6 +137,14 @@ def predict_classification(inferencer, image, topk):
     return picture, dict(task='classification', topk=ranked)
 
 
+def output_paths(out_dir, image, weights):
+    """``(picture path, predictions path)``: both named after the image,
+    both tagged ``_random_weights`` when there are no weights."""
+    stem = osp.splitext(osp.basename(image))[0] + \
+        random_weights_suffix(weights)
+    return osp.join(out_dir, f'{stem}.png'), osp.join(out_dir, f'{stem}.json')
+
+
 def run(args, config, weights):
     """Predict, draw and save; returns (task, picture path, json path,
     predictions)."""
@@ -259,26 +160,25 @@ def run(args, config, weights):
         config=config,
         weights=weights,
         random_weights=weights is None)
-    stem = osp.splitext(osp.basename(args.image))[0]
-    suffix = '_random_weights' if weights is None else ''
-    out_png = osp.join(args.out_dir, f'{stem}{suffix}.png')
-    out_json = osp.join(args.out_dir, f'{stem}.json')
-
-    import mmcv
-    atomic_write(out_png, lambda p: mmcv.imwrite(picture[..., ::-1], p))
-
-    def dump(path):
-        with open(path, 'w') as f:
-            json.dump(preds, f, indent=2)
-
-    atomic_write(out_json, dump)
+    out_png, out_json = output_paths(args.out_dir, args.image, weights)
+    atomic_write_bytes(_png_bytes(picture), out_png)
+    atomic_write_bytes(json.dumps(preds, indent=2).encode(), out_json)
     return task, out_png, out_json, preds
+
+
+def _png_bytes(rgb):
+    """PNG file content of an RGB uint8 array."""
+    import cv2
+    ok, buf = cv2.imencode('.png', rgb[..., ::-1])
+    if not ok:
+        raise RuntimeError('OpenCV could not encode the picture as PNG')
+    return buf.tobytes()
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
-        config, weights, source = check_inputs(args)
+        config, weights, source = check_args(args)
     except InputError as e:
         sys.exit(f'error: {e}')
     if source == 'model-index.yml':

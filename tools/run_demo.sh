@@ -25,7 +25,7 @@ det)
     "$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK/test" \
         --show-dir predictions
     SHOW=$(ls -d "$WORK"/test/*/predictions | sort | tail -n1)
-    "$PY" tools/misc/prediction_grid.py "$SHOW" "$WORK/predictions.png"
+    "$PY" tools/misc/prediction_grid.py "$SHOW" --out-dir "$WORK"
     echo "demo done: checkpoint $CKPT"
     echo "picture of predictions on validation images (left: ground truth," \
          "right: predictions): $ROOT/$WORK/predictions.png"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Training on a Slurm cluster:
 #   GPUS=8 bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [args]
+# The interpreter: $PYTHON, else the active virtualenv, else the project's
+# .venv (tools/python_env.sh).
 set -euo pipefail
 if [ $# -lt 4 ]; then
     echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py args]" >&2
@@ -14,8 +16,9 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
-PYTHON=${PYTHON:-python}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tools/python_env.sh
+source "$ROOT/tools/python_env.sh"
 
 # shellcheck disable=SC2086
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \

@@ -5,4 +5,5 @@
 # (docs/csr_conv.md).
 _base_ = './_base_/csr_cifar10.py'
 model = dict(
-    backbone=dict(depth=110, csr_steps=(1, 1, 2), csr_num_convs=(0, 0, 14)))
+    backbone=dict(
+        depth=110, csr_num_steps=(1, 1, 2), csr_num_convs=(0, 0, 14)))

@@ -18,7 +18,7 @@ model = dict(
         type='CSRResNet',
         depth=50,
         out_indices=(3, ),
-        csr_steps=(1, 3, 3, 3),
+        csr_num_steps=(1, 3, 3, 3),
         csr_num_convs=(0, 1, 6, 3)),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(

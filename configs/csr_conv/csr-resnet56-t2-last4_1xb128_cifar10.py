@@ -3,4 +3,4 @@
 # error 6.12). The paper does not say which convs it converted; this layout
 # (the last ones, Sec. 4.4) gives 0.78M (docs/csr_conv.md).
 _base_ = './_base_/csr_cifar10.py'
-model = dict(backbone=dict(csr_steps=(1, 1, 2), csr_num_convs=(0, 0, 4)))
+model = dict(backbone=dict(csr_num_steps=(1, 1, 2), csr_num_convs=(0, 0, 4)))

@@ -42,10 +42,13 @@ test_pipeline = [
     dict(type='PackInputs'),
 ]
 # 32x32 PNGs load in microseconds: worker processes would only compete with
-# the model for the 2 cores
+# the model for the 2 cores. persistent_workers=False is spelled out because
+# mmpretrain's own tools/train.py fills in persistent_workers=True where a
+# config says nothing, and torch's DataLoader refuses that with num_workers=0.
 train_dataloader = dict(
     batch_size=16,
     num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type='CustomDataset',
@@ -56,6 +59,7 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=32,
     num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type='CustomDataset',

@@ -2,4 +2,4 @@
 # CIFAR-10 error 21.00). The shared BN is named `shared_norms`, so it trains
 # at half the lr like the shared convs.
 _base_ = './_base_/rcnet_cifar10.py'
-model = dict(backbone=dict(max_steps=4, bn_mode='shared'))
+model = dict(backbone=dict(num_steps=4, bn_mode='shared'))

@@ -6,4 +6,4 @@ model = dict(
         arch=None,
         expansion=2,
         seg_channels=(8, 16, 32),
-        num_segments=(10, 10, 10)))
+        num_steps=(10, 10, 10)))

@@ -15,7 +15,10 @@ model run their BatchNorms in different modes (mmdet's ``ResNet`` defaults to
 normalises with batch statistics costs more in both passes, so the ratio
 would measure that instead of the architecture. ``--memory`` adds the peak
 memory a training step allocates on top of what was allocated before it
-(activations, gradients, temporaries).
+(activations, gradients, temporaries). ``--authors`` adds the authors'
+RLA-ResNet forward (``rla_mm.testing.authors_rlanet``, the project's one port
+of it) loaded with the model's weights. ``--out-dir DIR`` saves everything as
+``DIR/benchmark.json``.
 
 Examples (run from the repository root)::
 
@@ -27,7 +30,8 @@ Examples (run from the repository root)::
         --backbone type=RLAResNet depth=50 \\
         --baseline-backbone type=mmdet.ResNet depth=50 norm_eval=False \\
         --variant "cat split_conv1=False" --authors \\
-        --mode infer train --batch-size 8 --input-size 224 --threads 2
+        --mode infer train --batch-size 8 --input-size 224 --threads 2 \\
+        --out-dir work_dirs/speed/cpu_backbone
 
     # whole detectors at detection size
     python tools/analysis_tools/benchmark.py \\
@@ -46,17 +50,22 @@ import copy
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 
 import torch
 from mmengine.config import DictAction
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (AuthorsRLAForward, build_backbone,  # noqa: E402
-                     build_from_config, check_bn_modes, find_backbone,
-                     make_inputs, make_step, parse_kv_tokens, prepare)
+from rla_mm.analysis.authors import AuthorsRLAResNet
+from rla_mm.analysis.build import (build_backbone, build_from_config,
+                                   find_backbone, parse_kv_tokens)
+from rla_mm.analysis.memory import peak_step_memory
+from rla_mm.analysis.outputs import add_out_dir, output_path
+from rla_mm.analysis.steps import (BNModeMismatchError, check_bn_modes,
+                                   make_inputs, make_step, prepare)
+from rla_mm.analysis.timing import StepTimer, summarize, time_interleaved
+from rla_mm.engine.fileio import atomic_write_bytes
+
+OUT_NAME = 'benchmark.json'
 
 
 def parse_args(argv=None):
@@ -78,9 +87,15 @@ def parse_args(argv=None):
         help='also measure the model with these backbone arguments changed, '
         'e.g. "cat split_conv1=False" (repeatable)')
     src.add_argument(
+        '--other', action='append', default=[], metavar='"NAME K=V ..."',
+        help='also measure another backbone, built from this dict with its '
+        'own (random) weights, e.g. "mrla type=MRLAResNet depth=50" '
+        '(repeatable): one run for a table of several architectures')
+    src.add_argument(
         '--authors', action='store_true',
         help='also measure the authors\' RLA-ResNet forward (cat + in-place '
-        'adds + AvgPool2d) on the same weights')
+        'adds + AvgPool2d) on the same weights (RLAResNet models with the '
+        'authors\' structure)')
     run = p.add_argument_group('what and how')
     run.add_argument('--mode', nargs='+', default=['infer', 'train'],
                      choices=['infer', 'train'])
@@ -117,7 +132,8 @@ def parse_args(argv=None):
         help='time training steps even if the models run their BatchNorms '
         'in different modes (norm_eval)')
     run.add_argument('--seed', type=int, default=0)
-    run.add_argument('--json', help='also write the results to this file')
+    add_out_dir(run, default=None, legacy=('--json', ),
+                help_text=f'also write the results to DIR/{OUT_NAME}')
     args = p.parse_args(argv)
     if (args.config is None) == (args.backbone is None):
         p.error('give exactly one of --config / --backbone')
@@ -167,11 +183,26 @@ def build_models(args) -> dict:
             variant = build_backbone({**args.backbone, **overrides})
         variant.load_state_dict(main.state_dict())
         models[name] = variant
+    for spec in args.other:
+        name, *tokens = spec.split()
+        models[name] = build_backbone(parse_kv_tokens(tokens))
     if args.authors:
-        port = copy.deepcopy(main)
-        AuthorsRLAForward.install(find_backbone(port))
-        models['authors'] = port
+        models['authors'] = with_authors_forward(main)
     return models
+
+
+def with_authors_forward(model):
+    """A copy of ``model`` whose (RLAResNet) backbone runs the authors'
+    forward on the same weights."""
+    try:
+        port = AuthorsRLAResNet(find_backbone(model))
+    except ValueError as e:
+        raise SystemExit(f'error: --authors: {e}')
+    if hasattr(model, 'backbone'):
+        model = copy.deepcopy(model)
+        model.backbone = port
+        return model
+    return port
 
 
 def _compiled(model):
@@ -181,126 +212,6 @@ def _compiled(model):
             model.backbone = torch.compile(model.backbone)
         return model
     return torch.compile(model)
-
-
-class _Timer:
-
-    def __init__(self, device: str, kind: str):
-        self.cuda = device.startswith('cuda')
-        self.clock = time.process_time if kind == 'cpu' else time.perf_counter
-
-    def __call__(self, fn) -> float:
-        if self.cuda:
-            torch.cuda.synchronize()
-        t = self.clock()
-        fn()
-        if self.cuda:
-            torch.cuda.synchronize()
-        return self.clock() - t
-
-
-def _foreign_cpu() -> 'callable':
-    """A probe returning the CPU seconds that *other* processes used since
-    the previous call (Linux: /proc/stat minus this process's own time)."""
-    hz = os.sysconf('SC_CLK_TCK')
-
-    def busy() -> float:
-        with open('/proc/stat') as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-        return (sum(fields[:8]) - idle) / hz
-
-    def own() -> float:
-        t = os.times()
-        return t.user + t.system
-
-    last = [busy(), own()]
-
-    def probe() -> float:
-        now = [busy(), own()]
-        foreign = (now[0] - last[0]) - (now[1] - last[1])
-        last[:] = now
-        return max(foreign, 0.0)
-
-    return probe
-
-
-def time_interleaved(steps: dict, warmup: int, repeats: int, timer: _Timer,
-                     max_foreign: float = None, max_rounds: int = None):
-    """(name -> list of step times, name -> number of discarded steps).
-
-    Round r starts at model r % n. With ``max_foreign`` (cores), a step
-    during which other processes kept more than that many cores busy on
-    average is discarded, and rounds go on until every model has
-    ``repeats`` clean steps or ``max_rounds`` rounds were run."""
-    from mmengine.utils import ProgressBar
-    names = list(steps)
-    times = {n: [] for n in names}
-    dropped = {n: 0 for n in names}
-    probe = _foreign_cpu() if max_foreign is not None else None
-    max_rounds = max_rounds or (warmup + repeats if probe is None
-                                else warmup + 5 * repeats)
-    bar = ProgressBar(len(names) * repeats, file=sys.stderr)
-    for r in range(max_rounds):
-        if r >= warmup and all(len(t) >= repeats for t in times.values()):
-            break
-        for k in range(len(names)):
-            name = names[(r + k) % len(names)]
-            if probe is not None:
-                probe()
-            dt = timer(steps[name])
-            if r < warmup or len(times[name]) >= repeats:
-                continue
-            if probe is not None and probe() > max_foreign * dt:
-                dropped[name] += 1
-                continue
-            times[name].append(dt)
-            bar.update()
-    sys.stderr.write('\n')
-    short = [n for n in names if not times[n]]
-    if short:
-        raise RuntimeError(f'no clean step for {short} in {max_rounds} '
-                           'rounds: raise --max-foreign-load or run later')
-    return times, dropped
-
-
-def peak_step_memory(step, device: str) -> int:
-    """Bytes a training step allocates at its peak beyond what was allocated
-    before it (CUDA: the allocator's peak; CPU: live tensor storages)."""
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        step()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - before
-    from _memory import StoragePeakTracker
-    with StoragePeakTracker() as tracker:
-        step()
-    return tracker.peak
-
-
-def _quartiles(values):
-    if len(values) < 2:
-        return values[0], values[0]
-    q = statistics.quantiles(values, n=4)
-    return q[0], q[2]
-
-
-def summarize(times: dict, batch: int) -> list:
-    rows, base = [], times.get('baseline')
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        q1, q3 = _quartiles(ts)
-        row = dict(model=name, median_ms=med * 1e3, q1_ms=q1 * 1e3,
-                   q3_ms=q3 * 1e3, images_per_s=batch / med, times_s=ts)
-        if base is not None:
-            paired = [t / b for t, b in zip(ts, base)]
-            row['ratio'] = med / statistics.median(base)
-            row['paired_ratio'] = statistics.median(paired)
-            row['paired_q1'], row['paired_q3'] = _quartiles(paired)
-        rows.append(row)
-    return rows
 
 
 def environment(args) -> dict:
@@ -381,11 +292,15 @@ def main(argv=None):
             steps[name] = make_step(model, inputs, train, args.amp,
                                     args.device, args.seed)
         if train and not args.allow_bn_mode_mismatch:
-            check_bn_modes(models)
+            try:
+                check_bn_modes(models)
+            except BNModeMismatchError as e:
+                raise SystemExit(f'error: {e}')
         print(f'# {mode}: {args.warmup} warm-up + {args.repeats} timed '
               f'rounds of {len(steps)} models', file=sys.stderr, flush=True)
         times, dropped = time_interleaved(
-            steps, args.warmup, args.repeats, _Timer(args.device, args.timer),
+            steps, args.warmup, args.repeats,
+            StepTimer(args.device, args.timer),
             args.max_foreign_load, args.max_rounds)
         if train and args.memory:
             memory = {n: peak_step_memory(s, args.device)
@@ -401,10 +316,11 @@ def main(argv=None):
     env['load_avg_end'] = os.getloadavg()[0]
     print(f"# load average (1 min): start {env['load_avg_start']:.2f}, "
           f"end {env['load_avg_end']:.2f}", flush=True)
-    if args.json:
-        from rla_mm.utils import atomic_write_bytes
+    out = output_path(args, OUT_NAME, legacy='json')
+    if out:
         atomic_write_bytes(
-            json.dumps(results, indent=2, default=str).encode(), args.json)
+            json.dumps(results, indent=2, default=str).encode(), out)
+        print(f'# results saved to {out}', flush=True)
     return results
 
 

@@ -1,14 +1,17 @@
 """CRC (RecNets Eq. 3): batched fast path vs the plain per-step loop, and the
 peak memory of the merged Recurrent module (Eq. 6-7) vs the plain one.
 
+Retsinas, Elafrou, Goumas, Maragos, *RecNets: Channel-wise Recurrent
+Convolutional Neural Networks*, BMVC 2019, arXiv:1905.11910.
+
 Part 1, speed. For every CRC shape, forward + backward (``out.sum()``, input
 and weight gradients) of ``rla_mm``'s ``CRC`` (the d input terms as ONE
 convolution, only the recurrent term looping) and of
-``tests/reference_crc.py::crc_reference`` (the per-step loop straight from
-Eq. 3) on the same weights and input. Outputs and gradients are checked to be
-equal first. Then every round times one step of each (order alternating),
-after warm-up rounds; the table gives medians, the ratio of the medians
-(loop / fast, > 1 = the fast path is faster) and the median of the
+``rla_mm.testing.reference_crc.crc_reference`` (the per-step loop straight
+from Eq. 3) on the same weights and input. Outputs and gradients are checked
+to be equal first. Then every round times one step of each (order
+alternating), after warm-up rounds; the table gives medians, the ratio of the
+medians (loop / fast, > 1 = the fast path is faster) and the median of the
 per-round ratios. ``input share`` is the input term's share of the layer's
 convolution FLOPs, S_in k_x^2 / (S_in k_x^2 + S_out k_h^2 (d-1)/d): by
 Amdahl's law, batching the input term alone cannot make the layer faster
@@ -19,7 +22,7 @@ Part 2, memory. A Recurrent module (CRC + transition block) computed plainly
 merged (Eq. 7: sum_i h_i * A_i accumulated step by step), same weights:
 outputs checked equal, then the peak of live tensor storages allocated during
 an inference forward (eval, no_grad: what Sec. 2.3 is about) and during a
-training forward + backward (``_memory.StoragePeakTracker``).
+training forward + backward (``rla_mm.analysis.memory.StoragePeakTracker``).
 
 Examples (run from the repository root)::
 
@@ -27,30 +30,27 @@ Examples (run from the repository root)::
     # RecNet(4,8,16,32,10,10,10), batch 16, one thread, CPU-time clock
     python tools/analysis_tools/benchmark_crc.py
 
-    # a quick run with other shapes (C_in:e:d:size) and a JSON record
+    # a quick run with other shapes (C_in:e:d:size); the results also go to
+    # work_dirs/benchmark_crc/benchmark_crc.json
     python tools/analysis_tools/benchmark_crc.py --shapes 80:1:10:16 \\
-        --batch-size 4 --repeats 5 --warmup 1 --json /tmp/crc.json
+        --batch-size 4 --repeats 5 --warmup 1 --out-dir work_dirs/benchmark_crc
 """
 import argparse
 import json
-import os
+import os.path as osp
 import statistics
-import sys
-import tempfile
+import warnings
 
 import torch
 
-TOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(os.path.dirname(TOOLS_DIR))
-for path in (REPO_ROOT, os.path.join(REPO_ROOT, 'tests'), TOOLS_DIR):
-    if path not in sys.path:
-        sys.path.insert(0, path)
+from rla_mm.analysis.memory import StoragePeakTracker
+from rla_mm.analysis.timing import StepTimer, time_interleaved
+from rla_mm.engine.fileio import atomic_write_bytes
+from rla_mm.models.layers import CRC, RecurrentModule
+from rla_mm.testing.reference_crc import crc_reference
 
-from _memory import StoragePeakTracker  # noqa: E402
-from benchmark import _Timer, time_interleaved  # noqa: E402
-from reference_crc import crc_reference  # noqa: E402
-
-from rla_mm.models.layers import CRC, RecurrentModule  # noqa: E402
+#: The file written into ``--out-dir``.
+RESULT_FILE = 'benchmark_crc.json'
 
 # C_in : e : d : H (=W). The paper's example layer (Sec. 2.1.1) and the three
 # CRC widths of RecNet(4,8,16,32,10,10,10) at their resolutions (Table 1).
@@ -88,13 +88,31 @@ def parse_args(argv=None):
                    'other processes on a shared machine (single thread)')
     p.add_argument('--skip-memory', action='store_true')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--json', help='also write the results to this file')
+    p.add_argument('--out-dir', metavar='DIR',
+                   help=f'also write the results to DIR/{RESULT_FILE}')
+    p.add_argument('--json', metavar='FILE',
+                   help='deprecated: use --out-dir (writes the results to '
+                   'FILE)')
     args = p.parse_args(argv)
     if args.batch_size < 1 or args.repeats < 1 or args.warmup < 0 \
             or args.threads < 1:
         p.error('--batch-size, --repeats, --threads must be >= 1, '
                 '--warmup >= 0')
+    if args.json and args.out_dir:
+        p.error('give --out-dir only (--json is its deprecated form)')
+    if args.json:
+        warnings.warn('--json FILE is deprecated, use --out-dir DIR',
+                      FutureWarning, stacklevel=2)
     return args
+
+
+def result_path(args):
+    """Where the JSON record goes: ``DIR/benchmark_crc.json`` for
+    ``--out-dir DIR``, the file itself for the deprecated ``--json``, or
+    None."""
+    if args.out_dir:
+        return osp.join(args.out_dir, RESULT_FILE)
+    return args.json
 
 
 def _fwd_bwd(fn, x, crc):
@@ -126,7 +144,7 @@ def check_equal(crc, x) -> float:
 
 
 def input_share(crc) -> float:
-    d = crc.num_segments
+    d = crc.num_steps
     x_cost = crc.seg_in * crc.kernel_size_x**2
     h_cost = crc.seg_out * crc.kernel_size_h**2 * (d - 1) / d
     return x_cost / (x_cost + h_cost)
@@ -135,14 +153,14 @@ def input_share(crc) -> float:
 def bench_speed(args) -> list:
     rows = []
     for c_in, e, d, size in args.shapes:
-        crc = CRC(c_in, e * c_in, 3, num_segments=d)
+        crc = CRC(c_in, e * c_in, 3, num_steps=d)
         x = torch.randn(args.batch_size, c_in, size, size, requires_grad=True)
         max_diff = check_equal(crc, x)
         steps = dict(
             loop=_fwd_bwd(lambda t: crc_reference(t, crc), x, crc),
             fast=_fwd_bwd(crc, x, crc))
         times, _ = time_interleaved(steps, args.warmup, args.repeats,
-                                    _Timer('cpu', args.timer))
+                                    StepTimer('cpu', args.timer))
         share = input_share(crc)
         loop, fast = times['loop'], times['fast']
         rows.append(dict(
@@ -219,19 +237,6 @@ def format_memory(rows) -> str:
     return '\n'.join(lines)
 
 
-def write_json(path: str, data: dict) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def main(argv=None):
     args = parse_args(argv)
     torch.manual_seed(args.seed)
@@ -250,8 +255,10 @@ def main(argv=None):
               '(Eq. 6-7)')
         print(format_memory(memory))
         result['memory'] = memory
-    if args.json:
-        write_json(args.json, result)
+    path = result_path(args)
+    if path:
+        atomic_write_bytes(json.dumps(result, indent=2).encode(), path)
+        print(f'\nresults written to {path}')
     return result
 
 

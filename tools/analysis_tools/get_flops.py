@@ -11,9 +11,15 @@ Examples (run from the repository root)::
         configs/faster_rcnn_rla_r50_fpn_1x_coco.py --shape 800 1216
     python tools/analysis_tools/get_flops.py --backbone type=RLAResNet \\
         depth=50 --shape 224 --by-module 2
-    # the paper's Table 3 beside our counts, and the cost/accuracy plot
-    python tools/analysis_tools/get_flops.py --paper-table \\
-        --plot docs/rla_cost_vs_accuracy.png
+    # the paper's Table 3 beside our counts; with --out-dir also the
+    # cost/accuracy plot (rla_cost_vs_accuracy.png) and the numbers
+    # (rla_paper_table.json)
+    python tools/analysis_tools/get_flops.py --paper-table --out-dir outputs
+
+Files are written only with ``--out-dir DIR``: ``DIR/flops.json``, or for
+``--paper-table`` ``DIR/rla_paper_table.json`` and
+``DIR/rla_cost_vs_accuracy.png`` (``--json FILE`` / ``--plot FILE`` still work,
+deprecated).
 """
 import argparse
 import functools
@@ -21,14 +27,19 @@ import io
 import json
 import os
 import sys
-import tempfile
 
 import torch
 from mmengine.config import DictAction
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (REPO_ROOT, build_backbone,  # noqa: E402
-                     build_from_config, make_inputs, model_kind)
+from rla_mm.analysis.build import (build_backbone, build_from_config,
+                                   model_kind)
+from rla_mm.analysis.outputs import add_out_dir, output_path
+from rla_mm.analysis.steps import make_inputs
+from rla_mm.engine.fileio import atomic_write_bytes
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+PLOT_NAME = 'rla_cost_vs_accuracy.png'
 
 # Table 3 of the RLA paper (ImageNet, 224x224): params (M), FLOPs (G),
 # top-1 error (%). The baselines' rows are the paper's, copied from ECA-Net.
@@ -38,6 +49,11 @@ PAPER_TABLE3 = [
      'mmpretrain::resnet/resnet50_8xb32_in1k.py'),
     ('RLA-ResNet-50', 24.67, 4.17, 22.83,
      'configs/rla_resnet50_4xb64_in1k.py'),
+    # MRLA-light (Fang et al., ICLR 2023): its abstract's increments over
+    # ResNet-50 (+0.16M params, lambda not counted; +0.07 GFLOPs) on this
+    # table's baseline; top-1 77.7 (MRLA Table 1; its ResNet-50: 76.1)
+    ('MRLA-light ResNet-50', 24.53, 3.90, 22.30,
+     'configs/mrla/mrla-light-resnet50_8xb32_in1k.py'),
     ('ECANet-50', 24.37, 3.83, 22.52, 'derived:RLA-ECANet-50'),
     ('RLA-ECANet-50', 24.67, 4.18, 22.15,
      'configs/rla_eca_resnet50_4xb64_in1k.py'),
@@ -95,9 +111,9 @@ def parse_args(argv=None):
                    help='also print the per-module table to this depth')
     p.add_argument('--paper-table', action='store_true',
                    help='count the models of the paper\'s Table 3')
-    p.add_argument('--plot', help='with --paper-table: save a PNG of '
-                   'params and FLOPs against the paper\'s top-1 accuracy')
-    p.add_argument('--json', help='write the numbers to this file too')
+    add_out_dir(p, default=None, legacy=('--json', '--plot'),
+                help_text='write the numbers (and with --paper-table the '
+                f'plot {PLOT_NAME}) into this folder')
     args = p.parse_args(argv)
     sources = (args.config, args.backbone, args.paper_table or None)
     n_src = sum(x is not None for x in sources)
@@ -142,6 +158,8 @@ def _fmt(v, unit):
 
 
 def paper_table(json_path=None, plot_path=None) -> list:
+    """Count every Table 3 model; print the table beside the paper's, save
+    the plot / JSON where asked. Returns the rows."""
     counted = {}
     for name, _, _, _, source in PAPER_TABLE3:
         if source.startswith('derived:'):
@@ -162,7 +180,7 @@ def paper_table(json_path=None, plot_path=None) -> list:
     rows, base = [], None
     for name, p_params, p_flops, err, source in PAPER_TABLE3:
         ours = counted.get(name, {})
-        is_rla = name.startswith('RLA-')
+        is_rla = name.startswith(('RLA-', 'MRLA-'))
         if not is_rla:
             base = (p_params, p_flops, ours)
         row = dict(model=name, paper_params_m=p_params,
@@ -209,6 +227,8 @@ def _print_paper_table(rows):
 
 def _style(name: str):
     """(variant, family) of a Table 3 model name."""
+    if name.startswith('MRLA-light '):
+        return '+MRLA', name[len('MRLA-light '):]
     rla = name.startswith('RLA-')
     eca = 'ECA' in name
     family = name.replace('RLA-', '').replace('ECA-', '').replace(
@@ -218,7 +238,8 @@ def _style(name: str):
 
 
 STYLES = {'baseline': ('s', 'tab:gray'), '+ECA': ('s', 'tab:blue'),
-          '+RLA': ('o', 'tab:red'), '+ECA+RLA': ('o', 'tab:purple')}
+          '+RLA': ('o', 'tab:red'), '+ECA+RLA': ('o', 'tab:purple'),
+          '+MRLA': ('D', 'tab:green')}
 
 
 def plot_cost_vs_accuracy(rows, path):
@@ -249,8 +270,8 @@ def plot_cost_vs_accuracy(rows, path):
                 ax.annotate(family, xy, fontsize=8, xytext=(6, -4),
                             textcoords='offset points')
             if variant.endswith('RLA'):
-                src = points.get(('baseline' if variant == '+RLA' else
-                                  '+ECA', family))
+                src = points.get(('+ECA' if variant == '+ECA+RLA' else
+                                  'baseline', family))
                 if src:
                     ax.annotate('', xy, src, arrowprops=dict(
                         arrowstyle='->', color=STYLES[variant][1], alpha=.6))
@@ -267,31 +288,19 @@ def plot_cost_vs_accuracy(rows, path):
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=110)
     plt.close(fig)
-    _atomic_write(buf.getvalue(), path)
-
-
-def _atomic_write(data: bytes, path: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, suffix='.part')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write_bytes(buf.getvalue(), path)
 
 
 def _write_json(obj, path):
-    _atomic_write(json.dumps(obj, indent=2, default=str).encode(), path)
+    atomic_write_bytes(json.dumps(obj, indent=2, default=str).encode(), path)
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.paper_table:
-        return paper_table(args.json, args.plot)
+        return paper_table(
+            output_path(args, 'rla_paper_table.json', legacy='json'),
+            output_path(args, PLOT_NAME, legacy='plot'))
     if args.config:
         model = build_from_config(args.config, args.cfg_options)
     else:
@@ -303,9 +312,11 @@ def main(argv=None):
     print(f"FLOPs: {res['flops'] / 1e9:.3f} G (multiply-adds)")
     if res['table']:
         print(res['table'])
-    if args.json:
+    json_path = output_path(args, 'flops.json', legacy='json')
+    if json_path:
         _write_json({k: v for k, v in res.items() if k != 'table'},
-                    args.json)
+                    json_path)
+        print(f'numbers saved to {json_path}')
     return res
 
 

@@ -1,6 +1,6 @@
 """Plot training curves (loss, mAP / accuracy) of runs beside a baseline run.
 
-    python tools/analysis_tools/plot_curves.py WORK_DIR [WORK_DIR ...] [--baseline BASELINE_DIR] [--keys loss coco/bbox_mAP] [--out curves.png]
+    python tools/analysis_tools/plot_curves.py WORK_DIR [WORK_DIR ...] [--baseline BASELINE_DIR] [--keys loss coco/bbox_mAP] [--out-dir DIR]
 
 Reads what mmengine's ``LocalVisBackend`` writes in a work dir:
 ``WORK_DIR/<timestamp>/vis_data/scalars.json``, one JSON object per line.
@@ -11,17 +11,22 @@ in order and a later value for the same step replaces an earlier one.
 
 Default keys: ``loss`` and every validation metric ending in ``mAP`` or
 ``top1`` (``coco/bbox_mAP``, ``coco/segm_mAP``, ``accuracy/top1``). The
-baseline run is drawn dashed in black. The figure is written to a temp file
-and renamed into place.
+baseline run is drawn dashed in black. The figure goes to
+``DIR/curves.png`` (default DIR: outputs), written to a temp file and renamed
+into place; ``--out FILE.png`` still works (deprecated).
 """
 import argparse
 import glob
+import io
 import json
-import os
 import os.path as osp
 import re
 import sys
-import tempfile
+
+from rla_mm.analysis.outputs import add_out_dir, output_path
+from rla_mm.engine.fileio import atomic_write_bytes
+
+OUT_NAME = 'curves.png'
 
 DEFAULT_VAL_KEY = re.compile(r'(mAP|top1)$')
 NOT_METRICS = {'step', 'epoch', 'iter', 'time', 'data_time', 'memory'}
@@ -48,8 +53,8 @@ def parse_args(argv=None):
         '--keys',
         nargs='+',
         help='scalars to plot (default: loss and the *mAP / *top1 metrics)')
-    parser.add_argument(
-        '--out', default='curves.png', help='PNG file (default curves.png)')
+    add_out_dir(parser, legacy=('--out', ),
+                help_text=f'folder of {OUT_NAME}')
     return parser.parse_args(argv)
 
 
@@ -150,20 +155,12 @@ def plot(runs, labels, keys, out, baseline=None, baseline_label=None):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    folder = osp.dirname(osp.abspath(out))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp_', suffix='.png')
-    os.close(fd)
+    buf = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=110, format='png')
-        umask = os.umask(0)  # mkstemp makes 0600 files
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, out)
+        fig.savefig(buf, dpi=110, format='png')
     finally:
         plt.close(fig)
-        if osp.exists(tmp):
-            os.remove(tmp)
+    atomic_write_bytes(buf.getvalue(), out)
     return out
 
 
@@ -195,7 +192,8 @@ def main(argv=None):
         if not keys:
             raise InputError('no loss or *mAP / *top1 metric in the logs; '
                              'name the scalars with --keys')
-        plot(runs, labels, keys, args.out, baseline, baseline_label)
+        out = output_path(args, OUT_NAME, legacy='out')
+        plot(runs, labels, keys, out, baseline, baseline_label)
     except InputError as e:
         sys.exit(f'error: {e}')
     for run, label in zip(runs + ([baseline] if baseline else []),
@@ -203,7 +201,8 @@ def main(argv=None):
         values = ', '.join(f'{k} {v:.4g}'
                            for k, v in last_values(run, keys).items())
         print(f'{label}: last {values}')
-    print(f'curves: {args.out}')
+    print(f'curves: {out}')
+    return out
 
 
 if __name__ == '__main__':

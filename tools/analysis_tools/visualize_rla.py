@@ -1,6 +1,6 @@
 """Show what the RLA hidden state h carries through the depth of a network.
 
-    python tools/analysis_tools/visualize_rla.py IMAGE CONFIG [--weights CKPT] [--out FIG.png]
+    python tools/analysis_tools/visualize_rla.py IMAGE CONFIG [--weights CKPT] [--out-dir DIR]
 
 Runs the model on IMAGE exactly as ``tools/image_demo.py`` does (mmdet's
 ``DetInferencer`` or mmpretrain's ``ImageClassificationInferencer``: the
@@ -15,19 +15,24 @@ paper's Fig. 2, has
   channels and positions, so stages of different resolution compare), one
   colour per stage.
 
-The numbers behind the figure go to ``FIG.json`` beside it.
+The figure goes to ``DIR/<image stem>_rla.png`` (default DIR: outputs), the
+numbers behind it to ``DIR/<image stem>_rla.json``; without ``--weights``
+both names end in ``_random_weights`` (``<image stem>_rla_random_weights.png``)
+so an untrained figure never replaces a trained one. ``--out FIG.png`` still
+works (deprecated): the figure goes there and the numbers beside it.
 
-Where the hooks sit: every stage of an RLA backbone has its RLA unit at
-``layer{s}.rla`` (``RLAUnit`` for RLA-ResNet / RLA-ECANet / CIFAR RLA-ResNet,
-``RLAGroupUnit`` for RLA-MobileNetV2). Each update of h ends with the unit's
-recurrent 3x3 conv, ``layer{s}.rla.recurrent_conv`` (a state-dict name, so a
-stable one), whose output is the new h; a unit without that child (the
-MobileNetV2 unit, whose recurrent conv is shared by the groups of a
-resolution stage) returns the new h from its own forward. Hooking the conv
-rather than the unit's ``forward`` also records the updates that a fast path
-computes through ``RLAUnit.update`` (``split_conv1``, the CPU default).
+Where the hooks sit (``rla_mm.analysis.hidden_state.HiddenStateRecorder``):
+the backbone's RLA units are found by type (``RLAUnit``: ``layer{s}.rla`` of
+RLA-ResNet / RLA-ECANet / CIFAR RLA-ResNet, ``layer{g}.rla`` of each group of
+RLA-MobileNetV2). A hook on a unit's norm ``norms[j]`` notes that update j
+runs; a hook on its recurrent conv, the last op of Eq. (11), records the new
+h (RLA-MobileNetV2's units share one recurrent conv per resolution stage, so
+the norm tells which group's update it is). Updates that the stage runner
+defers to the next block (``split_conv1``, the CPU default) are recorded
+like the others.
 """
 import argparse
+import io
 import json
 import math
 import os.path as osp
@@ -36,10 +41,15 @@ from collections import OrderedDict
 
 import numpy as np
 
-TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, TOOLS)
-from image_demo import (InputError, atomic_write, build_inferencer,  # noqa
-                        check_inputs)
+from rla_mm.analysis.hidden_state import HiddenStateRecorder, rms
+from rla_mm.analysis.inference import (InputError, build_inferencer,
+                                       check_inputs, random_weights_suffix)
+from rla_mm.analysis.outputs import add_out_dir, output_path
+from rla_mm.engine.fileio import atomic_write_bytes
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+MODEL_INDEX = osp.join(REPO_ROOT, 'model-index.yml')
+__all__ = ['HiddenStateRecorder', 'visualize', 'main']
 
 
 def parse_args(argv=None):
@@ -50,77 +60,10 @@ def parse_args(argv=None):
         'config', help='config file, or a model name from model-index.yml')
     parser.add_argument(
         '--weights', help='checkpoint file (default: random weights)')
-    parser.add_argument(
-        '--out',
-        help='figure path (default: outputs/<image stem>_rla.png); the '
-        'numbers go to the same path with .json')
+    add_out_dir(parser, legacy=('--out', ),
+                help_text='folder of <image stem>_rla.png and .json')
     parser.add_argument('--device', default='cpu', help='device')
     return parser.parse_args(argv)
-
-
-class HiddenStateRecorder:
-    """Record every update of h of an RLA backbone with forward hooks.
-
-    After a forward pass, ``records`` holds ``(stage name, block index, h)``
-    in the order the updates ran, h of the first image as a CPU tensor
-    ``(k, H, W)``.
-
-    Args:
-        backbone (nn.Module): An rla_mm RLA backbone.
-
-    Raises:
-        ValueError: If ``backbone`` has no RLA unit (``layer*.rla``).
-    """
-
-    def __init__(self, backbone):
-        self.expected = OrderedDict()  # stage name -> number of updates
-        self.records = []
-        self._handles = []
-        for name, module in backbone.named_modules():
-            if name.rsplit('.', 1)[-1] != 'rla' or not hasattr(
-                    module, 'norms'):
-                continue
-            stage = name.rsplit('.', 1)[0] if '.' in name else name
-            self.expected[stage] = len(module.norms)
-            target = getattr(module, 'recurrent_conv', None) or module
-            self._handles.append(
-                target.register_forward_hook(self._hook(stage)))
-        if not self.expected:
-            raise ValueError(
-                f'the backbone ({type(backbone).__name__}) has no RLA units '
-                '(modules named layer*.rla): visualize_rla.py needs an RLA '
-                'backbone (RLAResNet, RLAECAResNet, RLAResNetCIFAR, '
-                'RLAMobileNetV2)')
-
-    def _hook(self, stage):
-
-        def hook(module, inputs, output):
-            index = sum(1 for r in self.records if r[0] == stage)
-            self.records.append(
-                (stage, index, output[0].detach().float().cpu().clone()))
-
-        return hook
-
-    def check_complete(self):
-        """Raise ``RuntimeError`` unless every built update was recorded
-        exactly once."""
-        for stage, num in self.expected.items():
-            got = sum(1 for r in self.records if r[0] == stage)
-            if got != num:
-                raise RuntimeError(
-                    f'recorded {got} updates of h in {stage}, expected {num} '
-                    '(one per built norm of its RLA unit): the backbone '
-                    'computes h in a way these hooks do not see')
-
-    def remove(self):
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-
-
-def rms(h):
-    """Norm of h comparable across resolutions: ||h||_2 / sqrt(numel)."""
-    return float(h.pow(2).mean().sqrt())
 
 
 def run_model(inferencer, task, image):
@@ -220,19 +163,31 @@ def draw(picture, blocks, maps, title, out):
     ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    atomic_write(out, lambda p: fig.savefig(p, dpi=110, format='png'))
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format='png')
     plt.close(fig)
+    atomic_write_bytes(buf.getvalue(), out)
+
+
+def figure_path(out_dir, image, weights):
+    """``DIR/<image stem>_rla[_random_weights].png``."""
+    stem = osp.splitext(osp.basename(image))[0]
+    return osp.join(out_dir,
+                    f'{stem}_rla{random_weights_suffix(weights)}.png')
 
 
 def visualize(image, config, weights=None, out=None, device='cpu'):
-    """Make the figure; returns ``(figure path, json path, summary)``."""
+    """Make the figure; returns ``(figure path, json path, summary)``.
+
+    ``out`` is the figure's path (default: :func:`figure_path` in
+    ``outputs``); the numbers go beside it with ``.json``.
+    """
     task, inferencer = build_inferencer(config, weights, device)
     recorder, x, valid = run_model(inferencer, task, image)
     blocks, maps = summarise(recorder, x.shape, valid)
     picture = input_picture(inferencer.model, x, valid)
     if out is None:
-        stem = osp.splitext(osp.basename(image))[0]
-        out = osp.join('outputs', f'{stem}_rla.png')
+        out = figure_path('outputs', image, weights)
     source = 'random weights' if weights is None else osp.basename(weights)
     title = f'{osp.basename(config)} on {osp.basename(image)} ({source})'
     draw(picture, blocks, maps, title, out)
@@ -240,28 +195,27 @@ def visualize(image, config, weights=None, out=None, device='cpu'):
         image=image, config=config, weights=weights,
         input_shape=list(x.shape), valid_shape=list(valid), blocks=blocks)
     out_json = osp.splitext(out)[0] + '.json'
-
-    def dump(path):
-        with open(path, 'w') as f:
-            json.dump(summary, f, indent=2)
-
-    atomic_write(out_json, dump)
+    atomic_write_bytes(json.dumps(summary, indent=2).encode(), out_json)
     return out, out_json, summary
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
-        config, weights, _ = check_inputs(args)
+        config, weights, _ = check_inputs(args.image, args.config,
+                                          args.weights, MODEL_INDEX,
+                                          REPO_ROOT)
     except InputError as e:
         sys.exit(f'error: {e}')
     if weights is None:
         print('WARNING: no --weights: the model keeps its RANDOM '
               'initialisation; the figure shows an untrained h.',
               file=sys.stderr)
+    name = osp.basename(figure_path('', args.image, weights))
+    out = output_path(args, name, legacy='out')
     try:
-        out, out_json, summary = visualize(args.image, config, weights,
-                                           args.out, args.device)
+        out, out_json, summary = visualize(args.image, config, weights, out,
+                                           args.device)
     except ValueError as e:
         sys.exit(f'error: {e}')
     print(f'{len(summary["blocks"])} updates of h recorded in '

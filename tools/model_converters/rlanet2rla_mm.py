@@ -1,21 +1,27 @@
-"""Convert the RLA-Net authors' checkpoints to rla_mm (mmengine) checkpoints.
+"""Convert the RLA-Net (and MRLA) authors' checkpoints to rla_mm (mmengine)
+checkpoints.
 
     python tools/model_converters/rlanet2rla_mm.py SRC DST [--model-type auto]
-        [--config CONFIG]
+        [--family auto] [--config CONFIG] [--force]
 
 SRC: an ImageNet ``.pth.tar`` as released (RLA-ResNet-50/101/152,
 RLA-ECANet-50/101, dsRLA-MobileNetV2 k=32 with/without ECA) or an
 MMDetection 2.x detector checkpoint with an RLA backbone. DST: an mmpretrain
 ``ImageClassifier`` checkpoint (ImageNet sources) or an mmdet 3.x detector
-checkpoint (detector sources), written atomically. ``--config`` additionally
-checks every key and shape against the model of an rla_mm config (useful for
-detectors, whose necks and heads are otherwise only carried over). The
-architecture is detected from the keys; see docs/rla_checkpoints.md.
+checkpoint (detector sources), written atomically; its missing parent
+directories are created. DST may not be SRC (that would replace the
+original) unless ``--force``. ``--config`` additionally checks every key and
+shape against the model of an rla_mm config (useful for detectors, whose
+necks and heads are otherwise only carried over). The architecture is
+detected from the keys, and so is the family of the file (the RLA-Net
+authors' files, the MRLA authors' MRLA-light files: every family registered
+in ``rla_mm.converters``); see docs/rla_checkpoints.md. Errors are one line
+on stderr, exit status 1.
 """
 import argparse
 import sys
 
-from rla_mm.utils.rlanet_convert import MODEL_TYPES, convert_rlanet_checkpoint
+from rla_mm.converters import FAMILIES, convert_checkpoint, run_converter_cli
 
 
 def parse_args(argv=None):
@@ -26,34 +32,28 @@ def parse_args(argv=None):
     parser.add_argument(
         '--model-type',
         default='auto',
-        choices=MODEL_TYPES,
-        help='architecture of SRC (default: detected from its keys)')
+        help='architecture of SRC within its family (RLA-Net: rla_resnet, '
+        'rla_mobilenet_v2; default: detected from its keys)')
+    parser.add_argument(
+        '--family',
+        default='auto',
+        choices=('auto', *FAMILIES),
+        help='whose file SRC is (default: detected from its keys)')
     parser.add_argument(
         '--config',
         help='also check the result key for key against this config\'s model')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='allow DST to be SRC itself (the original file is replaced)')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        ckpt = convert_rlanet_checkpoint(
-            args.src, args.dst, model_type=args.model_type,
-            config=args.config)
-    except (FileNotFoundError, KeyError, ValueError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f'error: {msg}', file=sys.stderr)
-        return 1
-    meta = ckpt['meta']
-    print(f'converted {args.src} ({meta["source_format"]}, '
-          f'{len(ckpt["state_dict"])} tensors) -> {args.dst}')
-    print(f'backbone: {meta["backbone"]}')
-    if 'head' in meta:
-        print(f'head: {meta["head"]}')
-    if meta.get('dropped_keys'):
-        print(f'dropped (not built in detection mode): '
-              f'{", ".join(meta["dropped_keys"])}')
-    return 0
+    return run_converter_cli(
+        convert_checkpoint, args.src, args.dst, family=args.family,
+        model_type=args.model_type, config=args.config, force=args.force)
 
 
 if __name__ == '__main__':

@@ -14,7 +14,9 @@ model = dict(
     type='ImageClassifier',
     backbone=dict(
         type='RCNet',
-        max_steps=4,
+        # n, the unrolling steps of every cell: RCNet's default 4 (R_2^4); a
+        # config sets `num_steps=n`, and `max_steps` only for a
+        # cost-adjustable model (docs/rc.md)
         share_weights=True,
         bn_mode='independent',
         base_channels=64),

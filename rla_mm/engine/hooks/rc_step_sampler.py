@@ -1,7 +1,8 @@
 """Cost-adjustable training of RC networks.
 
-[RC-CA] Zhang & Jung, *Recurrent Convolution for Compact and Cost-Adjustable
-Neural Networks*, Sec. 4.2 and Alg. 2: every training iteration draws ONE
+[RC-CA] Zhendong Zhang, Cheolkon Jung, *Recurrent Convolution for Compact and
+Cost-Adjustable Neural Networks: An Empirical Study*, arXiv:1902.09809,
+Sec. 4.2 and Alg. 2: every training iteration draws ONE
 unrolling step t from a fixed discrete distribution S and unrolls every RC
 cell t times; at inference any step with non-zero probability can be chosen
 (Alg. 1).
@@ -12,8 +13,6 @@ from typing import Dict, Optional
 import numpy as np
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
-
-from ...models.layers.rc import AdjustableStepsMixin
 
 
 @HOOKS.register_module()
@@ -95,6 +94,9 @@ class RCStepSamplerHook(Hook):
     @staticmethod
     def find_targets(model) -> list:
         """The outermost modules of ``model`` whose steps can be set."""
+        # imported here: rla_mm.engine does not import rla_mm.models when it
+        # is loaded (models sit above the runtime layer)
+        from ...models.backbones.rc_base import AdjustableStepsMixin
         targets, prefixes = [], []
         for name, module in model.named_modules():
             if not isinstance(module, AdjustableStepsMixin):

@@ -1,12 +1,15 @@
-"""ResNets whose 3x3 convs are CSR-Convs (CSR-Conv paper Sec. 3.1, Table 2).
+"""ResNets whose 3x3 convs are CSR-Convs.
 
-The paper builds lightweight networks by replacing some convolutions of a
-backbone with CSR-Convs of T steps (Sec. 3.1: T in {1, T}, "a linear
-convolutional layer is either unchanged or split into T groups", layers taken
-from the end of the network, Sec. 4.4). ``CSRResNet`` is mmpretrain's
-``ResNet`` (every argument of it, e.g. ``depth=50``, ``frozen_stages``,
-``norm_eval``) plus, per stage, the number of steps T and how many of the
-stage's last 3x3 convs become CSR-Convs; ``CSRResNetCIFAR`` is the same over
+Wu, Zhang, Zhang, Li, Zhou, Brinton, Liu, *Learning Lightweight Neural
+Networks via Channel-Split Recurrent Convolution*, WACV 2023 (no arXiv
+version), Sec. 3.1, Sec. 4.4, Table 2. The paper builds lightweight
+networks by replacing some convolutions of a backbone with CSR-Convs of T
+steps (Sec. 3.1: T in {1, T}, "a linear convolutional layer is either
+unchanged or split into T groups", layers taken from the end of the network,
+Sec. 4.4). ``CSRResNet`` is mmpretrain's ``ResNet`` (every argument of it,
+e.g. ``depth=50``, ``frozen_stages``, ``norm_eval``) plus, per stage, the
+number of steps T (``csr_num_steps``) and how many of the stage's last 3x3
+convs become CSR-Convs; ``CSRResNetCIFAR`` is the same over
 mmpretrain's ``ResNet_CIFAR`` (3x3 stem, no max pooling) and adds the He et
 al. CIFAR depths 20/32/44/56/110 (three stages of 16/32/64 BasicBlock
 channels). The converted convs keep their in/out channels, stride, padding
@@ -22,6 +25,8 @@ from torch import nn
 
 from ...registry import MODELS
 from ..layers.csr_conv import CSR_CELLS, CSRConv
+from ..utils import check_choice, check_int_sequence, check_renamed
+from .base import ResNetFreezeMixin
 
 # He et al. CIFAR ResNets: 6n + 2 layers, three stages of n BasicBlocks
 CIFAR_ARCH_SETTINGS = {
@@ -33,28 +38,36 @@ CIFAR_ARCH_SETTINGS = {
 }
 
 
-class _CSRConversionMixin:
-    """Replaces the last 3x3 convs of chosen stages with CSR-Convs."""
+class _CSRConversionMixin(ResNetFreezeMixin):
+    """Builds the mmpretrain ResNet, then replaces the last 3x3 convs of
+    chosen stages with CSR-Convs; freezing (``frozen_stages``, ``norm_eval``,
+    ``train()``) is ``ResNetFreezeMixin``'s, run again after the conversion
+    so that new convs of frozen stages are frozen too."""
 
-    def _convert_to_csr(self, csr_steps: Optional[Sequence[int]],
+    def __init__(self,
+                 depth: int,
+                 csr_num_steps: Optional[Sequence[int]] = None,
+                 csr_num_convs: Optional[Sequence[int]] = None,
+                 csr_cell: str = 'rnn',
+                 csr_steps: Optional[Sequence[int]] = None,
+                 **kwargs) -> None:
+        csr_num_steps = check_renamed('csr_num_steps', csr_num_steps,
+                                      'csr_steps', csr_steps)
+        super().__init__(depth, **kwargs)
+        self._convert_to_csr(csr_num_steps, csr_num_convs, csr_cell)
+
+    def _convert_to_csr(self, csr_num_steps: Optional[Sequence[int]],
                         csr_num_convs: Optional[Sequence[int]],
                         csr_cell: str) -> None:
         num_stages = len(self.res_layers)
-        steps = tuple(csr_steps) if csr_steps is not None else \
-            (1, ) * num_stages
-        counts = tuple(csr_num_convs) if csr_num_convs is not None else \
-            (-1, ) * num_stages
-        for name, value, low in (('csr_steps', steps, 1),
-                                 ('csr_num_convs', counts, -1)):
-            if len(value) != num_stages or any(
-                    isinstance(v, bool) or not isinstance(v, int) or v < low
-                    for v in value):
-                raise ValueError(f'`{name}` must be {num_stages} ints >= '
-                                 f'{low} (one per stage), got {value}')
-        if csr_cell not in CSR_CELLS:
-            raise ValueError(f'`csr_cell` must be one of {CSR_CELLS}, got '
-                             f'{csr_cell!r}')
-        self.csr_steps, self.csr_num_convs = steps, counts
+        steps = check_int_sequence(
+            'csr_num_steps', (1, ) * num_stages if csr_num_steps is None else
+            csr_num_steps, num_stages)
+        counts = check_int_sequence(
+            'csr_num_convs', (-1, ) * num_stages if csr_num_convs is None else
+            csr_num_convs, num_stages, low=-1)
+        check_choice('csr_cell', csr_cell, CSR_CELLS)
+        self.csr_num_steps, self.csr_num_convs = steps, counts
         self.csr_cell = csr_cell
         for layer_name, t_steps, count in zip(self.res_layers, steps, counts):
             convs = [(block, name)
@@ -69,7 +82,8 @@ class _CSRConversionMixin:
             if t_steps == 1 and count > 0:
                 raise ValueError(
                     f'`csr_num_convs` asks for {count} CSR-Convs in '
-                    f'{layer_name}, whose `csr_steps` is 1 (a plain conv)')
+                    f'{layer_name}, whose `csr_num_steps` is 1 (a plain '
+                    'conv)')
             if t_steps == 1 or count == 0:
                 continue
             chosen = convs if count == -1 else convs[len(convs) - count:]
@@ -81,10 +95,6 @@ class _CSRConversionMixin:
                     stride=conv.stride, padding=conv.padding,
                     dilation=conv.dilation, bias=conv.bias is not None))
         self._freeze_stages()  # again: the new convs of frozen stages
-
-    def train(self, mode: bool = True):
-        super().train(mode)  # mmpretrain's ResNet.train returns None
-        return self
 
     def num_csr_convs(self) -> int:
         """#C-C of Table 2: the number of CSR-Conv layers."""
@@ -98,31 +108,25 @@ class CSRResNet(_CSRConversionMixin, ResNet):
 
     Args:
         depth (int): Network depth (``arch_settings``).
-        csr_steps (Sequence[int], optional): T per stage; 1 leaves the stage
-            plain. Default: all 1 (the plain ResNet).
+        csr_num_steps (Sequence[int], optional): T per stage, the recurrent
+            steps of its CSR-Convs; 1 leaves the stage plain. Default: all 1
+            (the plain ResNet).
         csr_num_convs (Sequence[int], optional): Per stage, how many of its
             last 3x3 convs (in forward order; a BasicBlock has two, a
             Bottleneck one) become CSR-Convs; -1 = all. Default: all.
         csr_cell (str): ``'rnn'`` (default), ``'gru'`` or ``'lstm'``.
+        csr_steps (Sequence[int], optional): Deprecated alias of
+            ``csr_num_steps``.
         **kwargs: The arguments of mmpretrain's ``ResNet``.
 
     Example:
-        >>> net = CSRResNet(50, csr_steps=(1, 1, 3, 3)).eval()
+        >>> net = CSRResNet(50, csr_num_steps=(1, 1, 3, 3)).eval()
         >>> net.num_csr_convs()
         9
         >>> net(torch.rand(1, 3, 64, 64))[-1].shape
         torch.Size([1, 2048, 2, 2])
     """
     arch_settings = {**ResNet.arch_settings, **CIFAR_ARCH_SETTINGS}
-
-    def __init__(self,
-                 depth: int,
-                 csr_steps: Optional[Sequence[int]] = None,
-                 csr_num_convs: Optional[Sequence[int]] = None,
-                 csr_cell: str = 'rnn',
-                 **kwargs) -> None:
-        super().__init__(depth, **kwargs)
-        self._convert_to_csr(csr_steps, csr_num_convs, csr_cell)
 
 
 @MODELS.register_module()
@@ -138,7 +142,7 @@ class CSRResNetCIFAR(_CSRConversionMixin, ResNet_CIFAR):
     Args: as ``CSRResNet`` (``**kwargs``: mmpretrain's ``ResNet_CIFAR``).
 
     Example:
-        >>> net = CSRResNetCIFAR(56, csr_steps=(1, 1, 2),
+        >>> net = CSRResNetCIFAR(56, csr_num_steps=(1, 1, 2),
         ...                      csr_num_convs=(0, 0, 4)).eval()
         >>> net.num_csr_convs()
         4
@@ -147,17 +151,11 @@ class CSRResNetCIFAR(_CSRConversionMixin, ResNet_CIFAR):
     """
     arch_settings = {**ResNet.arch_settings, **CIFAR_ARCH_SETTINGS}
 
-    def __init__(self,
-                 depth: int,
-                 csr_steps: Optional[Sequence[int]] = None,
-                 csr_num_convs: Optional[Sequence[int]] = None,
-                 csr_cell: str = 'rnn',
-                 **kwargs) -> None:
+    def __init__(self, depth: int, **kwargs) -> None:
         if depth in CIFAR_ARCH_SETTINGS:  # He et al.'s CIFAR layout
             for key, value in (('num_stages', 3), ('stem_channels', 16),
                                ('base_channels', 16), ('strides', (1, 2, 2)),
                                ('dilations', (1, 1, 1)),
                                ('out_indices', (2, ))):
                 kwargs.setdefault(key, value)
-        super().__init__(depth, **kwargs)
-        self._convert_to_csr(csr_steps, csr_num_convs, csr_cell)
+        super().__init__(depth, **kwargs)  # CSR arguments in kwargs

@@ -1,4 +1,8 @@
-"""CIFAR VGG-16 with CSR-Conv layers (CSR-Conv paper Sec. 3.1, Tables 1-2).
+"""CIFAR VGG-16 with CSR-Conv layers.
+
+Wu, Zhang, Zhang, Li, Zhou, Brinton, Liu, *Learning Lightweight Neural
+Networks via Channel-Split Recurrent Convolution*, WACV 2023 (no arXiv
+version), Sec. 3.1, Tables 1-2.
 
 The CIFAR VGG-16: 13 3x3 conv + BN + ReLU layers in five stages of 2, 2, 3,
 3, 3 convs, each stage followed by a 2x2 max pooling (32 -> 1), global
@@ -14,16 +18,18 @@ CSR-Convs with d x D = 52 x 52 (conv6-7), 52 x 103 (conv8) and 103 x 103
 cut to 512, see ``CSRConv``), which is what Table 1's unchanged 512 x 512 FC
 (267,264 weights, 0.0%) implies.
 """
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
 from ..layers.csr_conv import CSR_CELLS
+from ..utils import (check_choice, check_frozen_stages, check_int,
+                     check_int_sequence, check_out_indices)
+from .base import FreezeStagesMixin
 
 VGG16_STAGE_CONVS = (2, 2, 3, 3, 3)
 VGG16_CHANNELS = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512,
@@ -40,7 +46,7 @@ CSR_VGG_ARCHS = {
 
 
 @MODELS.register_module()
-class CSRVGG(BaseModule):
+class CSRVGG(FreezeStagesMixin, BaseModule):
     """CIFAR VGG-16 whose convs may be CSR-Convs (CSR-Conv paper Table 1).
 
     Args:
@@ -80,10 +86,7 @@ class CSRVGG(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
         if arch is not None:
-            if arch not in CSR_VGG_ARCHS:
-                raise KeyError(f'`arch` must be one of '
-                               f'{sorted(CSR_VGG_ARCHS)} or None, got '
-                               f'{arch!r}')
+            check_choice('arch', arch, sorted(CSR_VGG_ARCHS) + [None])
             channels = channels or CSR_VGG_ARCHS[arch]['channels']
             if num_steps is None:
                 num_steps = CSR_VGG_ARCHS[arch]['num_steps']
@@ -91,25 +94,13 @@ class CSRVGG(BaseModule):
             raise ValueError('with `arch=None` give `channels` and '
                              '`num_steps`')
         num_convs = sum(VGG16_STAGE_CONVS)
-        if isinstance(num_steps, int):
-            num_steps = (num_steps, ) * num_convs
-        channels, num_steps = tuple(channels), tuple(num_steps)
-        for name, value in (('channels', channels),
-                            ('num_steps', num_steps)):
-            if len(value) != num_convs or any(
-                    not isinstance(v, int) or v < 1 for v in value):
-                raise ValueError(f'`{name}` must be {num_convs} positive '
-                                 f'ints, got {value}')
-        if cell not in CSR_CELLS:
-            raise ValueError(f'`cell` must be one of {CSR_CELLS}, got '
-                             f'{cell!r}')
-        out_indices = tuple(out_indices)
-        if not out_indices or any(i not in range(5) for i in out_indices):
-            raise ValueError(f'`out_indices` must be a non-empty subset of '
-                             f'0..4, got {out_indices}')
-        if frozen_stages not in range(-1, 6):
-            raise ValueError(f'`frozen_stages` must be in -1..5, got '
-                             f'{frozen_stages!r}')
+        if not isinstance(num_steps, (list, tuple)):
+            num_steps = (check_int('num_steps', num_steps), ) * num_convs
+        channels = check_int_sequence('channels', channels, num_convs)
+        num_steps = check_int_sequence('num_steps', num_steps, num_convs)
+        check_choice('cell', cell, CSR_CELLS)
+        out_indices = check_out_indices(out_indices, 5)
+        check_frozen_stages(frozen_stages, 5)
         self.channels, self.num_steps = channels, num_steps
         self.out_indices, self.frozen_stages = out_indices, frozen_stages
         self.norm_eval, self.with_last_pool = norm_eval, with_last_pool
@@ -130,6 +121,12 @@ class CSRVGG(BaseModule):
             self.add_module(f'layer{stage + 1}', nn.Sequential(*layers))
         self._freeze_stages()
 
+    def frozen_modules(self) -> List[nn.Module]:
+        """``layer1`` .. ``layer{frozen_stages}`` (no stem: 0 freezes
+        nothing, as -1)."""
+        return [getattr(self, f'layer{i}')
+                for i in range(1, self.frozen_stages + 1)]
+
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         outs = []
         for i in range(5):
@@ -139,19 +136,3 @@ class CSRVGG(BaseModule):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
-
-    def _freeze_stages(self) -> None:
-        for i in range(1, self.frozen_stages + 1):
-            layer = getattr(self, f'layer{i}')
-            layer.eval()
-            for param in layer.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'CSRVGG':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self

@@ -1,7 +1,8 @@
 """RCResNet: the ResNet-34-style RC network R_4 of [RC-CA] Eq. (10).
 
-Zhang & Jung, *Recurrent Convolution for Compact and Cost-Adjustable Neural
-Networks*, Sec. 5.3, Eq. (10), Table 5::
+Zhendong Zhang, Cheolkon Jung, *Recurrent Convolution for Compact and
+Cost-Adjustable Neural Networks: An Empirical Study*, arXiv:1902.09809,
+Sec. 5.3, Eq. (10), Table 5::
 
     T_1 -> C_1^m(64) -> T_2 -> C_2^m(128) -> T_3 -> C_3^m(256)
         -> T_4 -> C_4^m(512)
@@ -14,13 +15,15 @@ exactly the graph of the standard network S_4^m (``share_weights=False``).
 The unrolling step can change per forward, so a detector built on it can
 choose its compute at test time (``set_num_steps`` / ``num_steps``).
 """
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from torch import Tensor, nn
 
 from ...registry import MODELS
-from ..layers.rc import BaseRCBackbone, RCPreActBlock, check_int
+from ..layers.rc import RCPreActBlock
+from ..utils import check_choice, check_int_sequence
+from .rc_base import BaseRCBackbone, Steps
 
 RC_RESNET_STEMS = ('cifar', 'imagenet')
 
@@ -30,11 +33,14 @@ class RCResNet(BaseRCBackbone):
     """R_4^m / S_4^m of [RC-CA] Eq. (10), for classification and detection.
 
     Args:
-        max_steps (int): m, the most steps of every RC block (the standard
-            network S_4^m has 1 + m blocks per stage). Default 3.
+        max_steps (int, optional): m, the steps every RC block is built for
+            (the standard network S_4^m has 1 + m blocks per stage). Default:
+            ``num_steps`` when that is one int, else 3.
         num_steps (int | Sequence[int], optional): Steps to run (one for all
-            stages or one per stage); default ``max_steps``. Pick the compute
-            at test time with ``--cfg-options model.backbone.num_steps=1``.
+            stages or one per stage); default ``max_steps``. Given alone it
+            is m (``RCResNet(num_steps=2, share_weights=False)`` is S_4^2);
+            with ``max_steps`` it picks the compute of a cost-adjustable model
+            at test time (``--cfg-options model.backbone.num_steps=1``).
         share_weights (bool): RC (True) or the standard network (False).
         bn_mode (str): ``'independent'`` (default), ``'shared'`` or ``'none'``.
         double_bn (bool): Double independent BN ([RC-CA] Sec. 4.1): the blocks
@@ -68,8 +74,8 @@ class RCResNet(BaseRCBackbone):
     """
 
     def __init__(self,
-                 max_steps: int = 3,
-                 num_steps: Optional[Union[int, Sequence[int]]] = None,
+                 max_steps: Optional[int] = None,
+                 num_steps: Optional[Steps] = None,
                  share_weights: bool = True,
                  bn_mode: str = 'independent',
                  double_bn: bool = False,
@@ -87,28 +93,18 @@ class RCResNet(BaseRCBackbone):
                  act_cfg: dict = dict(type='ReLU'),
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
-        if num_stages not in (1, 2, 3, 4):
-            raise ValueError('`num_stages` must be one of (1, 2, 3, 4), got '
-                             f'{num_stages!r}')
-        if stem_type not in RC_RESNET_STEMS:
-            raise ValueError(f'`stem_type` must be one of {RC_RESNET_STEMS}, '
-                             f'got {stem_type!r}')
-        strides = tuple(strides)
-        if len(strides) != num_stages:
-            raise ValueError(f'`strides` must have num_stages={num_stages} '
-                             f'entries, got {strides}')
-        check_int('in_channels', in_channels)
-        check_int('base_channels', base_channels)
-        self.out_indices = self._check_common(bn_mode, double_bn, out_indices,
-                                              num_stages, frozen_stages)
-        self._init_steps(max_steps, None, num_stages, double_bn,
-                         unified_steps)
-        self.share_weights = share_weights
-        self.bn_mode = bn_mode
+        check_choice('num_stages', num_stages, (1, 2, 3, 4))
+        check_choice('stem_type', stem_type, RC_RESNET_STEMS)
+        strides = check_int_sequence('strides', strides, num_stages)
+        max_steps = self._init_common(
+            max_steps=max_steps, num_steps=num_steps, default_max_steps=3,
+            num_cells=num_stages, share_weights=share_weights,
+            bn_mode=bn_mode, double_bn=double_bn,
+            unified_steps=unified_steps, out_indices=out_indices,
+            frozen_stages=frozen_stages, norm_eval=norm_eval,
+            in_channels=in_channels, base_channels=base_channels)
         self.stem_type = stem_type
         self.num_stages = num_stages
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
 
         if stem_type == 'cifar':
             self.stem = nn.Sequential(
@@ -138,9 +134,8 @@ class RCResNet(BaseRCBackbone):
                               num_contexts=contexts,
                               triangular=unified_steps, **block_cfg))
             in_ch = out_ch
-        self.out_channels = tuple(base_channels * 2**i for i in out_indices)
-        if num_steps is not None:
-            self.set_num_steps(num_steps)
+        self.out_channels = tuple(base_channels * 2**i
+                                  for i in self.out_indices)
         self._freeze_stages()
 
     def stage_modules(self, index: int) -> Sequence[nn.Module]:

@@ -1,9 +1,10 @@
 """RCNet: the CIFAR RC networks R_2^n and standard networks S_2^n.
 
-[RC-CA] (Zhang & Jung, *Recurrent Convolution for Compact and Cost-Adjustable
-Neural Networks*) Eq. (8), Sec. 5, Table 1, Table 2, Table 4; [RC-MC] (Zhang &
-Jung, *Recurrent Convolutions: A Model Compression Point of View*) App. A,
-Tables 1-2::
+[RC-CA] Zhendong Zhang, Cheolkon Jung, *Recurrent Convolution for Compact and
+Cost-Adjustable Neural Networks: An Empirical Study*, arXiv:1902.09809:
+Eq. (8), Sec. 5, Tables 1, 2, 4. [RC-MC] Zhendong Zhang, Cheolkon Jung,
+*Recurrent Convolutions: A Model Compression Point of View*, NeurIPS 2018
+Workshop CDNNRIA: App. A, Tables 1-2::
 
     Conv(64)-BN-ReLU -> C_1^n(64) -> InvPool -> C_2^n(256)
 
@@ -13,15 +14,16 @@ is the invertible down-sampling of RealNVP (space-to-depth 2x2, 64 -> 256
 channels, ``F.pixel_unshuffle``). With a GAP + linear head (the configs in
 ``configs/rc``) the parameter counts are those of Table 1.
 """
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from torch import Tensor, nn
 
 from ...registry import MODELS
-from ..layers.rc import (BaseRCBackbone, RCPreActBlock, check_int,
-                         pool_before_step)
+from ..layers.rc import RCPreActBlock, pool_before_step
+from ..utils import check_int
+from .rc_base import BaseRCBackbone, Steps
 
 
 @MODELS.register_module()
@@ -29,12 +31,14 @@ class RCNet(BaseRCBackbone):
     """R_2^n (``share_weights=True``) and S_2^n (``share_weights=False``).
 
     Args:
-        max_steps (int): n, the unrolling steps of every cell (the most
-            steps when the steps are chosen per forward). Default 4.
+        max_steps (int, optional): n, the unrolling steps every cell is built
+            for (the most steps when the steps are chosen per forward).
+            Default: ``num_steps`` when that is one int, else 4.
         num_steps (int | Sequence[int], optional): The steps to run, one for
-            every cell or one per cell; default ``max_steps``. This is how a
-            cost-adjustable model picks its step at test time
-            (``--cfg-options model.backbone.num_steps=2``).
+            every cell or one per cell; default ``max_steps``. Given alone it
+            is n: ``RCNet(num_steps=2, share_weights=False)`` is S_2^2. With
+            ``max_steps`` it is how a cost-adjustable model picks its step at
+            test time (``--cfg-options model.backbone.num_steps=2``).
         share_weights (bool): Share each cell's convs over its steps (R) or
             not (S, the same graph with independent weights). Default True.
         bn_mode (str): ``'independent'`` (a BN group per step, default),
@@ -60,6 +64,9 @@ class RCNet(BaseRCBackbone):
             the papers use ([RC-MC] App. B).
 
     Example:
+        >>> s22 = RCNet(num_steps=2, share_weights=False)  # S_2^2
+        >>> s22.max_steps, len(s22.cells[0].step_convs)
+        (2, 2)
         >>> model = RCNet(max_steps=4).eval()
         >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 32, 32))]
         [(1, 256, 4, 4)]
@@ -69,8 +76,8 @@ class RCNet(BaseRCBackbone):
     """
 
     def __init__(self,
-                 max_steps: int = 4,
-                 num_steps: Optional[Union[int, Sequence[int]]] = None,
+                 max_steps: Optional[int] = None,
+                 num_steps: Optional[Steps] = None,
                  share_weights: bool = True,
                  bn_mode: str = 'independent',
                  double_bn: bool = False,
@@ -87,18 +94,14 @@ class RCNet(BaseRCBackbone):
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
         check_int('num_cells', num_cells)
-        check_int('in_channels', in_channels)
-        check_int('base_channels', base_channels)
-        if out_indices is None:
-            out_indices = (num_cells - 1, )
-        self.out_indices = self._check_common(bn_mode, double_bn, out_indices,
-                                              num_cells, frozen_stages)
-        self._init_steps(max_steps, None, num_cells, double_bn,
-                         unified_steps)
-        self.share_weights = share_weights
-        self.bn_mode = bn_mode
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
+        max_steps = self._init_common(
+            max_steps=max_steps, num_steps=num_steps, default_max_steps=4,
+            num_cells=num_cells, share_weights=share_weights,
+            bn_mode=bn_mode, double_bn=double_bn,
+            unified_steps=unified_steps,
+            out_indices=(num_cells - 1, ) if out_indices is None else
+            out_indices, frozen_stages=frozen_stages, norm_eval=norm_eval,
+            in_channels=in_channels, base_channels=base_channels)
 
         self.stem = nn.Sequential(
             build_conv_layer(conv_cfg, in_channels, base_channels, 3,
@@ -119,9 +122,8 @@ class RCNet(BaseRCBackbone):
                     conv_cfg=conv_cfg,
                     norm_cfg=norm_cfg,
                     act_cfg=act_cfg))
-        self.out_channels = tuple(base_channels * 4**i for i in out_indices)
-        if num_steps is not None:
-            self.set_num_steps(num_steps)
+        self.out_channels = tuple(base_channels * 4**i
+                                  for i in self.out_indices)
         self._freeze_stages()
 
     def stage_modules(self, index: int) -> Sequence[nn.Module]:

@@ -1,7 +1,8 @@
-"""RecNet(e, S1, S2, S3, d1, d2, d3) for CIFAR (RecNets Sec. 2.2, Table 1
-right, Tables 2-3).
+"""RecNet(e, S1, S2, S3, d1, d2, d3) for CIFAR.
 
-::
+Retsinas, Elafrou, Goumas, Maragos, *RecNets: Channel-wise Recurrent
+Convolutional Neural Networks*, BMVC 2019, arXiv:1905.11910; Sec. 2.2,
+Table 1 (right), Tables 2-3::
 
     stem     3x3 conv + BN + ReLU -> S1 d1                        32 x 32
     layer1   Rec(S1 d1 -> S1 d1, d1), Rec(S1 d1 -> S2 d2, d1)     32 x 32
@@ -10,23 +11,26 @@ right, Tables 2-3).
     layer3   max pool 2x2, Rec(S3 d3 -> S3 d3, d3) x 2             8 x 8
 
 Rec(C_in -> C_out, d) is a ``RecurrentModule``: CRC(S_in = C_in / d,
-S_out = e S_in, d) and a transition block TB(e C_in, C_out). Global average
+S_out = e S_in, d) and a transition block TB(e C_in, C_out); d_i is the
+number of recurrent steps (``num_steps``) of the CRCs of pair i. Global average
 pooling and the linear classifier of Table 1 are the neck and head of the
 configs in ``configs/recnet``. The acronym RecNet-<depth>-<width> (Table 3)
 names the presets of ``RECNET_ARCHS``: width = e max(S_i d_i); depth = 2 (d1
 + d2 + d3), the recurrent steps of the six CRCs (Sec. 3.2 says "d1 + d2 +
 d3", but every row of Table 3 is twice that, e.g. 60 for d = 10, 10, 10).
 """
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
-from ..layers.crc import RecurrentModule
+from ..layers.recurrent_module import RecurrentModule
+from ..utils import (check_choice, check_frozen_stages, check_int,
+                     check_int_sequence, check_out_indices, check_renamed)
+from .base import FreezeStagesMixin
 
 # RecNet-<depth>-<width>: (e, (S1, S2, S3), (d1, d2, d3)), Table 3 rows
 RECNET_ARCHS = {
@@ -45,17 +49,8 @@ RECNET_ARCHS = {
 }
 
 
-def _check_triple(name: str, value) -> Tuple[int, int, int]:
-    value = tuple(value)
-    if len(value) != 3 or any(
-            isinstance(v, bool) or not isinstance(v, int) or v < 1
-            for v in value):
-        raise ValueError(f'`{name}` must be three positive ints, got {value}')
-    return value
-
-
 @MODELS.register_module()
-class RecNet(BaseModule):
+class RecNet(FreezeStagesMixin, BaseModule):
     """RecNet backbone (RecNets Sec. 2.2, Table 1 right).
 
     Args:
@@ -63,8 +58,9 @@ class RecNet(BaseModule):
             Default 4 (Sec. 3.1.2).
         seg_channels (Sequence[int], optional): (S1, S2, S3), the input
             channels per segment of the three pairs. Default (8, 16, 32).
-        num_segments (Sequence[int], optional): (d1, d2, d3). Default
-            (10, 10, 10), i.e. RecNet(4,8,16,32,10,10,10) = RecNet-60-1280.
+        num_steps (Sequence[int], optional): (d1, d2, d3), the segments =
+            recurrent steps of the CRCs of each pair. Default (10, 10, 10),
+            i.e. RecNet(4,8,16,32,10,10,10) = RecNet-60-1280.
         arch (str, optional): A Table 3 preset of ``RECNET_ARCHS`` (e.g.
             ``'60-1280'``) instead of the three arguments above.
         kernel_size_x, kernel_size_h (int): Kernels of W_x and W_h, 3 or 1
@@ -80,6 +76,8 @@ class RecNet(BaseModule):
         norm_cfg (dict): Every norm (stem, CRC steps, transition blocks).
         norm_eval (bool): Keep every BN in eval mode while training.
         init_cfg (dict, optional): Default None = PyTorch's default init.
+        num_segments (Sequence[int], optional): Deprecated alias of
+            ``num_steps``.
 
     Example:
         >>> net = RecNet(arch='60-640').eval()
@@ -90,7 +88,7 @@ class RecNet(BaseModule):
     def __init__(self,
                  expansion: Optional[int] = None,
                  seg_channels: Optional[Sequence[int]] = None,
-                 num_segments: Optional[Sequence[int]] = None,
+                 num_steps: Optional[Sequence[int]] = None,
                  kernel_size_x: int = 3,
                  kernel_size_h: int = 3,
                  nonlinearity: str = 'separate_bn_relu',
@@ -101,29 +99,26 @@ class RecNet(BaseModule):
                  frozen_stages: int = -1,
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
                  norm_eval: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 num_segments: Optional[Sequence[int]] = None) -> None:
         super().__init__(init_cfg)
+        num_steps = check_renamed('num_steps', num_steps, 'num_segments',
+                                  num_segments)
         if arch is not None:
-            if arch not in RECNET_ARCHS:
-                raise KeyError(f'`arch` must be one of {sorted(RECNET_ARCHS)}'
-                               f', got {arch!r}')
-            if (expansion, seg_channels, num_segments) != (None, None, None):
+            check_choice('arch', arch, sorted(RECNET_ARCHS))
+            if (expansion, seg_channels, num_steps) != (None, None, None):
                 raise ValueError('give either `arch` or `expansion`/'
-                                 '`seg_channels`/`num_segments`, not both')
-            expansion, seg_channels, num_segments = RECNET_ARCHS[arch]
-        expansion = 4 if expansion is None else expansion
-        seg = _check_triple('seg_channels', seg_channels or (8, 16, 32))
-        segs = _check_triple('num_segments', num_segments or (10, 10, 10))
-        out_indices = tuple(out_indices)
-        if not out_indices or any(i not in (0, 1, 2) for i in out_indices):
-            raise ValueError(f'`out_indices` must be a non-empty subset of '
-                             f'(0, 1, 2), got {out_indices}')
-        if frozen_stages not in (-1, 0, 1, 2, 3):
-            raise ValueError(f'`frozen_stages` must be in -1..3, got '
-                             f'{frozen_stages!r}')
+                                 '`seg_channels`/`num_steps`, not both')
+            expansion, seg_channels, num_steps = RECNET_ARCHS[arch]
+        expansion = check_int('expansion',
+                              4 if expansion is None else expansion)
+        seg = check_int_sequence('seg_channels', seg_channels or (8, 16, 32),
+                                 3)
+        segs = check_int_sequence('num_steps', num_steps or (10, 10, 10), 3)
         self.expansion, self.seg_channels = expansion, seg
-        self.num_segments = segs
-        self.out_indices, self.frozen_stages = out_indices, frozen_stages
+        self.num_steps = segs
+        self.out_indices = check_out_indices(out_indices, 3)
+        self.frozen_stages = check_frozen_stages(frozen_stages, 3)
         self.norm_eval = norm_eval
         widths = [s * d for s, d in zip(seg, segs)]  # S_i d_i
         self.out_channels = (widths[1], widths[2], widths[2])
@@ -149,6 +144,13 @@ class RecNet(BaseModule):
             rec(widths[2], widths[2], segs[2]))
         self._freeze_stages()
 
+    def frozen_modules(self) -> List[nn.Module]:
+        """The stem (stage 0) and ``layer1`` .. ``layer{frozen_stages}``."""
+        if self.frozen_stages < 0:
+            return []
+        return [self.stem] + [getattr(self, f'layer{i}')
+                              for i in range(1, self.frozen_stages + 1)]
+
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         x = self.stem(x)
         outs = []
@@ -159,21 +161,3 @@ class RecNet(BaseModule):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
-
-    def _freeze_stages(self) -> None:
-        frozen = [self.stem] if self.frozen_stages >= 0 else []
-        frozen += [getattr(self, f'layer{i}')
-                   for i in range(1, self.frozen_stages + 1)]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'RecNet':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self

@@ -1,4 +1,6 @@
-"""RLA-MobileNetV2 (RLA paper, App. B.2.1, Sec. 3.3 guidelines, Table 3).
+"""RLA-MobileNetV2 (RLA paper: Zhao, Fang and Li, *Recurrence along Depth:
+Deep Convolutional Neural Networks with Recurrent Layer Aggregation*,
+NeurIPS 2021, arXiv:2110.11852; App. B.2.1, Sec. 3.3 guidelines, Table 3).
 
 MobileNetV2's seven groups of inverted residual blocks form five RLA stages,
 one per resolution (guideline 1 of Sec. 3.3): a new stage starts at each
@@ -24,33 +26,31 @@ Layout of the state dict (mmpretrain's ``MobileNetV2`` names where possible):
 ``conv1.{conv,bn}``; ``layer{g}.{j}.expand_conv`` (absent when the expand
 ratio is 1), ``layer{g}.{j}.depthwise_conv``, ``layer{g}.{j}.linear_conv``,
 ``layer{g}.{j}.eca.conv``; ``layer{g}.rla.conv_out``, ``layer{g}.rla.norms.j``;
-``recurrent_convs.s``; ``hidden_norm`` and ``conv2``.
+``recurrent_convs.s``; ``hidden_norm`` and ``conv2``. Each group is an
+``RLALayer`` whose ``RLAUnit`` uses its stage's recurrent conv
+(``shared_recurrent_conv``), so Eq. (11) and the loop over blocks are the
+ones of every RLA network (``rla_mm/models/layers/rla.py``).
 """
 from typing import Optional, Sequence, Tuple
 
 import torch
-from mmcv.cnn import (ConvModule, build_activation_layer, build_conv_layer,
-                      build_norm_layer)
+from mmcv.cnn import ConvModule, build_activation_layer, build_conv_layer
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
+from mmpretrain.models.utils import make_divisible
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
-from torch.utils.checkpoint import checkpoint
 
 from ...registry import MODELS
-from ..layers import ECA, pool_hidden
+from ..layers import (ECA, RLABlockMixin, RLALayer, RLAUnit,
+                      apply_pending_update, concat_hidden, zeros_hidden)
+from ..utils import (check_choice, check_frozen_stages, check_int,
+                     check_odd_kernel_sizes, check_out_indices)
+from .base import FreezeStagesMixin
 
 RLA_MBV2_SOURCES = ('residual', 'output')
 
 
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round channels as mmpretrain's and torchvision's MobileNetV2 do."""
-    new_value = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if new_value < 0.9 * value:  # never round down by more than 10%
-        new_value += divisor
-    return new_value
-
-
-class RLAInvertedResidual(BaseModule):
+class RLAInvertedResidual(RLABlockMixin, BaseModule):
     """Inverted residual block that reads h after its expansion conv.
 
     ``expand_conv`` (1x1, hidden channels; absent when ``expand_ratio`` is 1)
@@ -64,7 +64,7 @@ class RLAInvertedResidual(BaseModule):
         out_channels (int): Output channels.
         stride (int): Stride of the depthwise conv (1 or 2).
         expand_ratio (int): Hidden channels = round(in_channels * ratio).
-        rla_channels (int): k, channels of h.
+        rla_channel (int): k, channels of h.
         eca_kernel_size (int, optional): Add ECA with this kernel.
         rla_source (str): ``'residual'`` (default): y is the branch output
             (after ECA), as the paper's Fig. 3 describes; ``'output'``: y is
@@ -73,7 +73,7 @@ class RLAInvertedResidual(BaseModule):
         conv_cfg, norm_cfg, act_cfg (dict): As mmpretrain's InvertedResidual.
 
     Example:
-        >>> blk = RLAInvertedResidual(24, 24, 1, 6, rla_channels=8)
+        >>> blk = RLAInvertedResidual(24, 24, 1, 6, rla_channel=8)
         >>> out, y = blk(torch.rand(1, 24, 16, 16), torch.rand(1, 8, 16, 16))
         >>> out.shape, blk.depthwise_conv.conv.weight.shape
         (torch.Size([1, 24, 16, 16]), torch.Size([152, 1, 3, 3]))
@@ -84,7 +84,7 @@ class RLAInvertedResidual(BaseModule):
                  out_channels: int,
                  stride: int,
                  expand_ratio: int,
-                 rla_channels: int,
+                 rla_channel: int,
                  eca_kernel_size: Optional[int] = None,
                  rla_source: str = 'residual',
                  conv_cfg: Optional[dict] = None,
@@ -92,8 +92,9 @@ class RLAInvertedResidual(BaseModule):
                  act_cfg: dict = dict(type='ReLU6'),
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
-        if stride not in (1, 2):
-            raise ValueError(f'`stride` must be 1 or 2, got {stride!r}')
+        check_choice('stride', stride, (1, 2))
+        check_int('rla_channel', rla_channel)
+        self.rla_channel = rla_channel
         self.stride = stride
         self.rla_source = rla_source
         self.use_res_connect = stride == 1 and in_channels == out_channels
@@ -102,7 +103,7 @@ class RLAInvertedResidual(BaseModule):
         self.expand_conv = ConvModule(
             in_channels, hidden, 1, act_cfg=act_cfg,
             **common) if expand_ratio != 1 else None
-        width = hidden + rla_channels
+        width = hidden + rla_channel
         self.depthwise_conv = ConvModule(
             width,
             width,
@@ -116,9 +117,16 @@ class RLAInvertedResidual(BaseModule):
             width, out_channels, 1, act_cfg=None, **common)
         self.eca = ECA(eca_kernel_size) if eca_kernel_size else None
 
-    def forward(self, x: Tensor, h: Tensor) -> Tuple[Tensor, Tensor]:
-        """Return (block output, y for the RLA update)."""
+    def forward(self,
+                x: Tensor,
+                h: Optional[Tensor],
+                conv1_x: Optional[Tensor] = None,
+                path: str = 'cat') -> Tuple[Tensor, Tensor]:
+        """Return (block output, y for the RLA update); h=None means h = 0.
+        ``conv1_x``/``path`` do not apply: the expansion comes first."""
         out = x if self.expand_conv is None else self.expand_conv(x)
+        if h is None:
+            h = zeros_hidden(out, self.rla_channel)
         out = self.linear_conv(self.depthwise_conv(torch.cat([out, h], 1)))
         if self.eca is not None:
             out = self.eca(out)
@@ -128,79 +136,8 @@ class RLAInvertedResidual(BaseModule):
         return total, (total if self.rla_source == 'output' else out)
 
 
-class RLAGroupUnit(BaseModule):
-    """RLA parts owned by one group: the shared 1x1 conv and per-block BNs.
-
-    The recurrent depthwise conv belongs to the resolution stage and is
-    passed to :meth:`forward`.
-    """
-
-    def __init__(self, in_channels: int, rla_channels: int, num_updates: int,
-                 conv_cfg: Optional[dict], norm_cfg: dict) -> None:
-        super().__init__()
-        self.conv_out = build_conv_layer(
-            conv_cfg, in_channels, rla_channels, 1, bias=False)
-        self.norms = nn.ModuleList(
-            build_norm_layer(norm_cfg, rla_channels)[1]
-            for _ in range(num_updates))
-
-    def forward(self, h: Tensor, y: Tensor, index: int,
-                recurrent_conv: nn.Module) -> Tensor:
-        return recurrent_conv(
-            torch.tanh(self.norms[index](h + self.conv_out(y))))
-
-
-class RLAInvertedResidualLayer(BaseModule):
-    """One group of RLA inverted residual blocks (``layer{g}``).
-
-    Blocks are ``0 .. n-1``; the group's RLA unit is ``rla`` (None when the
-    group makes no h update). ``forward(x, h, recurrent_conv)`` runs blocks
-    and updates in turn; ``num_updates`` may be one fewer than the blocks when
-    the last update feeds nothing (detection backbones).
-    """
-
-    def __init__(self, blocks: Sequence[RLAInvertedResidual],
-                 out_channels: int, rla_channels: int, num_updates: int,
-                 conv_cfg: Optional[dict], norm_cfg: dict,
-                 with_cp: bool) -> None:
-        super().__init__()
-        for i, blk in enumerate(blocks):
-            self.add_module(str(i), blk)
-        self.num_blocks = len(blocks)
-        self.num_updates = num_updates
-        self.with_cp = with_cp
-        self.rla = RLAGroupUnit(out_channels, rla_channels, num_updates,
-                                conv_cfg, norm_cfg) if num_updates else None
-
-    def __getitem__(self, index: int) -> RLAInvertedResidual:
-        return self._modules[str(index)]
-
-    def __len__(self) -> int:
-        return self.num_blocks
-
-    def _step(self, x: Tensor, h: Tensor, index: int,
-              recurrent_conv: Optional[nn.Module]) -> Tuple[Tensor, Tensor]:
-        block = self[index]
-        x, y = block(x, h)
-        h = pool_hidden(h, block.stride)
-        if index < self.num_updates:
-            h = self.rla(h, y, index, recurrent_conv)
-        return x, h
-
-    def forward(self, x: Tensor, h: Tensor,
-                recurrent_conv: Optional[nn.Module]) -> Tuple[Tensor, Tensor]:
-        for i in range(self.num_blocks):
-            if self.with_cp and torch.is_grad_enabled():
-                # non-reentrant: the RLA convs are shared across blocks
-                x, h = checkpoint(
-                    self._step, x, h, i, recurrent_conv, use_reentrant=False)
-            else:
-                x, h = self._step(x, h, i, recurrent_conv)
-        return x, h
-
-
 @MODELS.register_module()
-class RLAMobileNetV2(BaseModule):
+class RLAMobileNetV2(FreezeStagesMixin, BaseModule):
     """MobileNetV2 with recurrent layer aggregation (dsRLA-MobileNetV2).
 
     RLA paper App. B.2.1 and Table 3 (3.46M parameters with k = 32 and a
@@ -275,25 +212,14 @@ class RLAMobileNetV2(BaseModule):
                  ]) -> None:
         super().__init__(init_cfg)
         num_groups = len(self.arch_settings)
-        out_indices = tuple(out_indices)
-        if not out_indices or any(
-                not isinstance(i, int) or not 0 <= i <= num_groups
-                for i in out_indices):
-            raise ValueError('`out_indices` must be a non-empty subset of '
-                             f'{tuple(range(num_groups + 1))}, got '
-                             f'{out_indices}')
-        if frozen_stages not in range(-1, num_groups + 1):
-            raise ValueError('`frozen_stages` must be in [-1, 7], got '
-                             f'{frozen_stages!r}')
-        if not isinstance(rla_channel, int) or rla_channel < 1:
+        out_indices = check_out_indices(out_indices, num_groups + 1)
+        check_frozen_stages(frozen_stages, num_groups)
+        check_int('rla_channel', rla_channel)
+        check_choice('rla_source', rla_source, RLA_MBV2_SOURCES)
+        if isinstance(widen_factor, bool) or not isinstance(
+                widen_factor, (int, float)) or not widen_factor > 0:
             raise ValueError(
-                f'`rla_channel` must be an int >= 1, got {rla_channel!r}')
-        if rla_source not in RLA_MBV2_SOURCES:
-            raise ValueError(f'`rla_source` must be one of '
-                             f'{RLA_MBV2_SOURCES}, got {rla_source!r}')
-        if not widen_factor > 0:
-            raise ValueError(
-                f'`widen_factor` must be > 0, got {widen_factor!r}')
+                f'`widen_factor` must be a number > 0, got {widen_factor!r}')
         if concat_hidden and num_groups not in out_indices:
             raise ValueError('`concat_hidden=True` feeds h to conv2, so '
                              f'`out_indices` must contain {num_groups}, got '
@@ -302,13 +228,8 @@ class RLAMobileNetV2(BaseModule):
             eca_kernel_sizes = tuple(1 if c < 96 else 3
                                      for _, c, _, _ in self.arch_settings)
         if eca_kernel_sizes is not None:
-            eca_kernel_sizes = tuple(eca_kernel_sizes)
-            if len(eca_kernel_sizes) != num_groups or any(
-                    not isinstance(k, int) or k < 1 or k % 2 == 0
-                    for k in eca_kernel_sizes):
-                raise ValueError(
-                    f'`eca_kernel_sizes` must hold {num_groups} positive odd '
-                    f'ints, got {eca_kernel_sizes}')
+            eca_kernel_sizes = check_odd_kernel_sizes(
+                'eca_kernel_sizes', eca_kernel_sizes, num_groups)
         self.widen_factor = widen_factor
         self.rla_channel = rla_channel
         self.eca_kernel_sizes = eca_kernel_sizes
@@ -334,8 +255,24 @@ class RLAMobileNetV2(BaseModule):
         # h update only if a later block or conv2 reads its result.
         num_built = min(max(out_indices) + 1, num_groups)
         self.with_conv2 = num_groups in out_indices
+        num_updates = [n for _, _, n, _ in self.arch_settings[:num_built]]
+        if not concat_hidden:
+            num_updates[-1] -= 1
+        # One depthwise recurrent conv per resolution stage that updates h
+        # (stages are contiguous from 0; only the last may make no update).
+        num_stages = max((self.group_stage[g]
+                          for g in range(num_built) if num_updates[g]),
+                         default=-1) + 1
+        self.recurrent_convs = nn.ModuleList(
+            build_conv_layer(
+                conv_cfg,
+                rla_channel,
+                rla_channel,
+                3,
+                padding=1,
+                groups=rla_channel,
+                bias=False) for _ in range(num_stages))
         self.layers = []
-        stages_used = set()
         for g in range(num_built):
             ratio, channels, num_blocks, stride = self.arch_settings[g]
             out_channels = make_divisible(channels * widen_factor, 8)
@@ -355,28 +292,20 @@ class RLAMobileNetV2(BaseModule):
                         norm_cfg=norm_cfg,
                         act_cfg=act_cfg))
                 in_channels = out_channels
-            last = g == num_built - 1
-            num_updates = num_blocks - 1 if last and not concat_hidden \
-                else num_blocks
-            if num_updates:
-                stages_used.add(self.group_stage[g])
+            unit = RLAUnit(
+                out_channels,
+                rla_channel,
+                num_updates[g],
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg,
+                shared_recurrent_conv=self.recurrent_convs[
+                    self.group_stage[g]]) if num_updates[g] else None
+            # No split conv1 here: h joins after the expansion conv.
             self.add_module(
                 f'layer{g + 1}',
-                RLAInvertedResidualLayer(blocks, out_channels, rla_channel,
-                                         num_updates, conv_cfg, norm_cfg,
-                                         with_cp))
+                RLALayer(blocks, unit, num_updates[g], with_cp,
+                         split_conv1=False))
             self.layers.append(f'layer{g + 1}')
-        # Stages are contiguous from 0; only the last may lack updates.
-        self.recurrent_convs = nn.ModuleList(
-            build_conv_layer(
-                conv_cfg,
-                rla_channel,
-                rla_channel,
-                3,
-                padding=1,
-                groups=rla_channel,
-                bias=False)
-            for _ in range(max(stages_used, default=-1) + 1))
 
         if self.with_conv2:
             self.out_channel = int(1280 * widen_factor) \
@@ -395,43 +324,26 @@ class RLAMobileNetV2(BaseModule):
 
     def forward(self, x: Tensor) -> tuple:
         x = self.conv1(x)
-        h = x.new_zeros((x.shape[0], self.rla_channel) + tuple(x.shape[2:]))
+        h = pending = None  # h_0 = 0 (Sec. 3.3)
         outs = []
         for g, name in enumerate(self.layers):
-            stage = self.group_stage[g]
-            recurrent_conv = self.recurrent_convs[stage] \
-                if stage < len(self.recurrent_convs) else None
-            x, h = getattr(self, name)(x, h, recurrent_conv)
+            x, h, pending = getattr(self, name)(x, h, pending)
             if g in self.out_indices:
                 outs.append(x)
         if self.with_conv2:
             if self.concat_hidden:
-                x = torch.cat([x, self.hidden_act(self.hidden_norm(h))], 1)
+                h, _ = apply_pending_update(pending, h, x)
+                x = concat_hidden(x, h, self.hidden_norm, self.hidden_act)
             outs.append(self.conv2(x))
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        frozen = []
-        if self.frozen_stages >= 0:
-            frozen.append(self.conv1)
+    def frozen_modules(self) -> list:
+        modules = [self.conv1] if self.frozen_stages >= 0 else []
         for g in range(1, min(self.frozen_stages, len(self.layers)) + 1):
-            frozen.append(getattr(self, f'layer{g}'))
+            modules.append(getattr(self, f'layer{g}'))
         for s, conv in enumerate(self.recurrent_convs):
-            groups = [
-                g for g in range(len(self.layers)) if self.group_stage[g] == s
-            ]
-            if max(groups) + 1 <= self.frozen_stages:
-                frozen.append(conv)
-        for m in frozen:
-            m.eval()
-            for param in m.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'RLAMobileNetV2':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+            last_group = max(g for g in range(len(self.layers))
+                             if self.group_stage[g] == s)
+            if last_group + 1 <= self.frozen_stages:
+                modules.append(conv)
+        return modules

@@ -1,4 +1,6 @@
-"""CIFAR RLA-ResNet-110 / RLA-ResNet-164 (RLA paper App. B.1, Tables 2, 7, 8).
+"""CIFAR RLA-ResNet-110 / RLA-ResNet-164 (RLA paper: Zhao, Fang and Li,
+*Recurrence along Depth: Deep Convolutional Neural Networks with Recurrent
+Layer Aggregation*, NeurIPS 2021, arXiv:2110.11852; App. B.1, Tables 2, 7, 8).
 
 CIFAR ResNets (He et al.): a 3x3 stem conv without max-pool, three stages of
 16/32/64 (BasicBlock, ResNet-110: 18 blocks each) or 16/32/64-wide Bottlenecks
@@ -29,58 +31,27 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ...registry import MODELS
-from ..layers import ECA, RLABasicBlock, RLABottleneck
+from ..layers import (ECA, RLABasicBlock, RLABlockMixin, RLABottleneck,
+                      apply_pending_update, concat_hidden, zeros_hidden)
+from ..layers.rla_res_layer import RLA_SOURCES
+from ..utils import check_choice, check_int
 from .rla_resnet import RLAResNet
 
 
-class _RLAPreActBlock(BaseModule):
-    """What the pre-activation RLA blocks share: norms, shortcut, y.
+class RLAPreActBlock(RLABlockMixin, BaseModule):
+    """A pre-activation RLA block: ``BN-ReLU-conv`` units on ``cat(x, h)``.
 
-    The residual branch starts with BN-ReLU on ``cat(x, h)``; the shortcut is
-    x itself or a 1x1 projection of x (no norm: mmdet's ``ResLayer`` builds
-    conv + norm, the norm is dropped here). Nothing follows the addition, so
+    The residual branch starts with BN-ReLU on ``cat(x, h)`` (so h = 0 is
+    materialised: BN of zeros is not zero); the shortcut is x itself or a
+    1x1 projection of x (no norm: mmdet's ``ResLayer`` builds conv + norm,
+    the norm is dropped here). Nothing follows the addition, so
     ``rla_source='output'`` (y = x_out, the authors' ResNet code) and
     ``'residual'`` (y = branch output, the paper's text) differ only by the
-    shortcut.
-    """
+    shortcut. Subclasses give their ``(kernel, stride, dilation,
+    out_channels)`` units in ``units()``.
 
-    def _init_common(self, downsample, rla_source, eca_kernel_size) -> None:
-        self.rla_source = rla_source
-        self.relu = nn.ReLU(inplace=True)
-        self.eca = ECA(eca_kernel_size) if eca_kernel_size else None
-        # ResLayer's shortcut is [AvgPool,] conv, norm: keep the projection
-        self.downsample = downsample[:-1] if downsample is not None else None
-
-    def _norm(self, index: int) -> nn.Module:
-        return getattr(self, getattr(self, f'norm{index}_name'))
-
-    @property
-    def norm1(self) -> nn.Module:
-        return self._norm(1)
-
-    @property
-    def norm2(self) -> nn.Module:
-        return self._norm(2)
-
-    def _finish(self, x: Tensor, out: Tensor) -> Tuple[Tensor, Tensor]:
-        if self.eca is not None:
-            out = self.eca(out)
-        identity = x if self.downsample is None else self.downsample(x)
-        total = out + identity
-        return total, (out if self.rla_source == 'residual' else total)
-
-
-class RLAPreActBasicBlock(_RLAPreActBlock):
-    """Pre-activation BasicBlock with RLA (RLA-ResNet-110).
-
-    ``BN-ReLU-conv3x3(x+k -> planes, stride) - BN-ReLU-conv3x3`` + shortcut.
-    Args as ``RLABasicBlock``.
-
-    Example:
-        >>> blk = RLAPreActBasicBlock(16, 16, rla_channels=4)
-        >>> out, y = blk(torch.rand(1, 16, 8, 8), torch.rand(1, 4, 8, 8))
-        >>> out.shape
-        torch.Size([1, 16, 8, 8])
+    Args: as ``RLABasicBlock`` / ``RLABottleneck`` (``style``: 'pytorch'
+        strides the 3x3 conv, 'caffe' the first 1x1).
     """
     expansion = 1
 
@@ -93,100 +64,108 @@ class RLAPreActBasicBlock(_RLAPreActBlock):
                  style: str = 'pytorch',
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN'),
-                 rla_channels: int = 4,
+                 rla_channel: int = 4,
                  eca_kernel_size: Optional[int] = None,
                  rla_source: str = 'output',
-                 groups: int = 1,
-                 base_width: int = 64,
-                 base_channels: int = 64,
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
-        if groups != 1:
-            raise ValueError('RLAPreActBasicBlock supports only `groups=1`')
+        check_int('rla_channel', rla_channel)
+        check_choice('rla_source', rla_source, RLA_SOURCES)
+        check_choice('style', style, ('pytorch', 'caffe'))
+        self.rla_channel = rla_channel
+        self.rla_source = rla_source
         self.stride = stride
-        self.norm1_name, norm1 = build_norm_layer(
-            norm_cfg, inplanes + rla_channels, postfix=1)
-        self.add_module(self.norm1_name, norm1)
-        self.conv1 = build_conv_layer(
-            conv_cfg, inplanes + rla_channels, planes, 3, stride=stride,
-            padding=dilation, dilation=dilation, bias=False)
-        self.norm2_name, norm2 = build_norm_layer(norm_cfg, planes, postfix=2)
-        self.add_module(self.norm2_name, norm2)
-        self.conv2 = build_conv_layer(
-            conv_cfg, planes, planes, 3, padding=1, bias=False)
-        self._init_common(downsample, rla_source, eca_kernel_size)
+        in_ch = inplanes + rla_channel
+        units = self.units(planes, stride, dilation, style)
+        for i, (kernel, conv_stride, dil, out_ch) in enumerate(units, 1):
+            name, norm = build_norm_layer(norm_cfg, in_ch, postfix=i)
+            self.add_module(name, norm)
+            setattr(self, f'norm{i}_name', name)
+            self.add_module(f'conv{i}', build_conv_layer(
+                conv_cfg, in_ch, out_ch, kernel, stride=conv_stride,
+                padding=dil if kernel == 3 else 0, dilation=dil, bias=False))
+            in_ch = out_ch
+        self.num_units = len(units)
+        self.relu = nn.ReLU(inplace=True)
+        self.eca = ECA(eca_kernel_size) if eca_kernel_size else None
+        # ResLayer's shortcut is [AvgPool,] conv, norm: keep the projection
+        self.downsample = downsample[:-1] if downsample is not None else None
 
-    def forward(self, x: Tensor, h: Tensor) -> Tuple[Tensor, Tensor]:
-        """Return (block output, y for the RLA update)."""
-        out = self.conv1(self.relu(self.norm1(torch.cat([x, h], dim=1))))
-        out = self.conv2(self.relu(self.norm2(out)))
-        return self._finish(x, out)
+    @classmethod
+    def units(cls, planes: int, stride: int, dilation: int,
+              style: str) -> list:
+        raise NotImplementedError
+
+    def _norm(self, index: int) -> nn.Module:
+        return getattr(self, getattr(self, f'norm{index}_name'))
+
+    @property
+    def norm1(self) -> nn.Module:
+        return self._norm(1)
+
+    @property
+    def norm2(self) -> nn.Module:
+        return self._norm(2)
+
+    def forward(self,
+                x: Tensor,
+                h: Optional[Tensor],
+                conv1_x: Optional[Tensor] = None,
+                path: str = 'cat') -> Tuple[Tensor, Tensor]:
+        """Return (block output, y for the RLA update); h=None means h = 0.
+        ``conv1_x``/``path`` do not apply: a norm reads ``cat(x, h)``."""
+        if h is None:
+            h = zeros_hidden(x, self.rla_channel)
+        out = torch.cat([x, h], dim=1)
+        for i in range(1, self.num_units + 1):
+            out = getattr(self, f'conv{i}')(self.relu(self._norm(i)(out)))
+        if self.eca is not None:
+            out = self.eca(out)
+        identity = x if self.downsample is None else self.downsample(x)
+        total = out + identity
+        return total, (out if self.rla_source == 'residual' else total)
 
 
-class RLAPreActBottleneck(_RLAPreActBlock):
-    """Pre-activation Bottleneck with RLA (RLA-ResNet-164).
-
-    ``BN-ReLU-conv1x1(x+k -> planes) - BN-ReLU-conv3x3(stride) -
-    BN-ReLU-conv1x1(-> 4 planes)`` + shortcut ('pytorch' style strides the
-    3x3 conv, 'caffe' the first 1x1). Args as ``RLABottleneck``.
+class RLAPreActBasicBlock(RLAPreActBlock):
+    """Pre-activation BasicBlock with RLA (RLA-ResNet-110):
+    ``BN-ReLU-conv3x3(x+k -> planes, stride) - BN-ReLU-conv3x3`` + shortcut.
 
     Example:
-        >>> blk = RLAPreActBottleneck(64, 16, rla_channels=12)
-        >>> out, y = blk(torch.rand(1, 64, 8, 8), torch.rand(1, 12, 8, 8))
+        >>> blk = RLAPreActBasicBlock(16, 16, rla_channel=4)
+        >>> out, y = blk(torch.rand(1, 16, 8, 8), torch.rand(1, 4, 8, 8))
         >>> out.shape
-        torch.Size([1, 64, 8, 8])
+        torch.Size([1, 16, 8, 8])
+    """
+
+    @classmethod
+    def units(cls, planes, stride, dilation, style) -> list:
+        return [(3, stride, dilation, planes), (3, 1, 1, planes)]
+
+
+class RLAPreActBottleneck(RLAPreActBlock):
+    """Pre-activation Bottleneck with RLA (RLA-ResNet-164):
+    ``BN-ReLU-conv1x1(x+k -> planes) - BN-ReLU-conv3x3(stride) -
+    BN-ReLU-conv1x1(-> 4 planes)`` + shortcut.
+
+    Example:
+        >>> blk = RLAPreActBottleneck(64, 16, rla_channel=12)
+        >>> out, y = blk(torch.rand(1, 64, 8, 8), None)  # h = 0
+        >>> out.shape, y is out
+        (torch.Size([1, 64, 8, 8]), True)
     """
     expansion = 4
 
-    def __init__(self,
-                 inplanes: int,
-                 planes: int,
-                 stride: int = 1,
-                 dilation: int = 1,
-                 downsample: Optional[nn.Module] = None,
-                 style: str = 'pytorch',
-                 conv_cfg: Optional[dict] = None,
-                 norm_cfg: dict = dict(type='BN'),
-                 rla_channels: int = 12,
-                 eca_kernel_size: Optional[int] = None,
-                 rla_source: str = 'output',
-                 groups: int = 1,
-                 base_width: int = 4,
-                 base_channels: int = 64,
-                 init_cfg=None) -> None:
-        super().__init__(init_cfg)
-        if groups != 1:
-            raise ValueError('RLAPreActBottleneck supports only `groups=1`')
-        self.stride = stride
+    @classmethod
+    def units(cls, planes, stride, dilation, style) -> list:
         conv1_stride, conv2_stride = (1, stride) if style == 'pytorch' \
             else (stride, 1)
-        self.norm1_name, norm1 = build_norm_layer(
-            norm_cfg, inplanes + rla_channels, postfix=1)
-        self.add_module(self.norm1_name, norm1)
-        self.conv1 = build_conv_layer(
-            conv_cfg, inplanes + rla_channels, planes, 1, stride=conv1_stride,
-            bias=False)
-        self.norm2_name, norm2 = build_norm_layer(norm_cfg, planes, postfix=2)
-        self.add_module(self.norm2_name, norm2)
-        self.conv2 = build_conv_layer(
-            conv_cfg, planes, planes, 3, stride=conv2_stride,
-            padding=dilation, dilation=dilation, bias=False)
-        self.norm3_name, norm3 = build_norm_layer(norm_cfg, planes, postfix=3)
-        self.add_module(self.norm3_name, norm3)
-        self.conv3 = build_conv_layer(
-            conv_cfg, planes, planes * self.expansion, 1, bias=False)
-        self._init_common(downsample, rla_source, eca_kernel_size)
+        return [(1, conv1_stride, 1, planes),
+                (3, conv2_stride, dilation, planes),
+                (1, 1, 1, planes * cls.expansion)]
 
     @property
     def norm3(self) -> nn.Module:
         return self._norm(3)
-
-    def forward(self, x: Tensor, h: Tensor) -> Tuple[Tensor, Tensor]:
-        """Return (block output, y for the RLA update)."""
-        out = self.conv1(self.relu(self.norm1(torch.cat([x, h], dim=1))))
-        out = self.conv2(self.relu(self.norm2(out)))
-        out = self.conv3(self.relu(self.norm3(out)))
-        return self._finish(x, out)
 
 
 _PREACT = {RLABasicBlock: RLAPreActBasicBlock,
@@ -228,26 +207,29 @@ class RLAResNetCIFAR(RLAResNet):
         164: (RLABottleneck, (18, 18, 18)),
     }
 
+    #: The CIFAR ResNets' values of ``RLAResNet`` arguments (He et al.),
+    #: used where the caller gives none.
+    cifar_defaults = dict(
+        base_channels=16,
+        num_stages=3,
+        strides=(1, 2, 2),
+        dilations=(1, 1, 1),
+        out_indices=(2, ),
+        concat_hidden=True,
+        zero_init_residual=False,
+        norm_eval=False)
+
     def __init__(self,
                  depth: int,
                  rla_channel: Optional[int] = None,
                  preact: bool = True,
-                 base_channels: int = 16,
-                 num_stages: int = 3,
-                 strides=(1, 2, 2),
-                 dilations=(1, 1, 1),
-                 out_indices=(2, ),
-                 concat_hidden: bool = True,
-                 zero_init_residual: bool = False,
-                 deep_stem: bool = False,
                  **kwargs) -> None:
-        if depth not in self.arch_settings:
-            raise KeyError(f'invalid `depth` {depth!r} for RLAResNetCIFAR, '
-                           f'allowed: {tuple(self.arch_settings)}')
-        if deep_stem:
+        check_choice('depth', depth, self.arch_settings)
+        kwargs = {**self.cifar_defaults, **kwargs}
+        if kwargs.get('deep_stem'):
             raise ValueError('RLAResNetCIFAR has a single 3x3 stem conv: '
                              '`deep_stem` must be False')
-        if preact and zero_init_residual:
+        if preact and kwargs['zero_init_residual']:
             raise ValueError('`zero_init_residual=True` needs '
                              '`preact=False` (pre-activation units end with a '
                              'conv, not a norm)')
@@ -255,18 +237,8 @@ class RLAResNetCIFAR(RLAResNet):
             rla_channel = 12 if self.arch_settings[depth][0] is RLABottleneck \
                 else 4
         self.preact = preact
-        super().__init__(
-            depth,
-            rla_channel=rla_channel,
-            base_channels=base_channels,
-            num_stages=num_stages,
-            strides=strides,
-            dilations=dilations,
-            out_indices=out_indices,
-            concat_hidden=concat_hidden,
-            zero_init_residual=zero_init_residual,
-            deep_stem=False,
-            **kwargs)
+        super().__init__(depth, rla_channel=rla_channel, **kwargs)
+        num_stages, base_channels = self.num_stages, self.base_channels
         if preact and num_stages - 1 in self.out_indices:
             channels = self.block.expansion * base_channels * 2**(
                 num_stages - 1)
@@ -289,36 +261,22 @@ class RLAResNetCIFAR(RLAResNet):
             block = _PREACT[block]
         return super().make_res_layer(block=block, **kwargs)
 
-    def _freeze_stages(self) -> None:
-        frozen = []
-        if self.frozen_stages >= 0:
-            frozen.append(self.conv1)
-            if not self.preact:
-                frozen.append(self.norm1)
-        for i in range(1, self.frozen_stages + 1):
-            frozen.append(getattr(self, f'layer{i}'))
+    def frozen_modules(self) -> list:
+        modules = super().frozen_modules()
         if self.frozen_stages == self.num_stages and hasattr(
                 self, 'final_norm'):
-            frozen.append(self.final_norm)
-        for m in frozen:
-            m.eval()
-            for param in m.parameters():
-                param.requires_grad = False
+            modules.append(self.final_norm)
+        return modules
 
-    def forward(self, x: Tensor) -> tuple:
+    def forward_stem(self, x: Tensor) -> Tensor:
         x = self.conv1(x)
-        if not self.preact:
-            x = self.relu(self.norm1(x))
-        h = x.new_zeros((x.shape[0], self.rla_channel) + tuple(x.shape[2:]))
-        outs = []
-        last = self.num_stages - 1
-        for i, layer_name in enumerate(self.res_layers):
-            x, h = getattr(self, layer_name)(x, h)
-            if i in self.out_indices:
-                out = x
-                if i == last and self.preact:
-                    out = F.relu(self.final_norm(out))
-                if i == last and self.concat_hidden:
-                    out = torch.cat([out, F.relu(self.hidden_norm(h))], dim=1)
-                outs.append(out)
-        return tuple(outs)
+        return x if self.preact else self.relu(self.norm1(x))
+
+    def stage_output(self, index: int, x: Tensor, h, pending) -> Tensor:
+        if index != self.num_stages - 1:
+            return x
+        h, _ = apply_pending_update(pending, h, x)  # y is x before final_norm
+        out = F.relu(self.final_norm(x)) if self.preact else x
+        if not self.concat_hidden:
+            return out
+        return concat_hidden(out, h, self.hidden_norm, F.relu)

@@ -1,10 +1,11 @@
-"""Channel-wise Recurrent Convolution (CRC) and the Recurrent module.
+"""Channel-wise Recurrent Convolution (CRC).
 
-RecNets (Retsinas et al., *RecNets: Channel-wise Recurrent Convolutional
-Neural Networks*), Sec. 2.1-2.3, Eq. 2-7. The input x (C_in channels) and the
-output h (C_out channels) are split into d segments of S_in = C_in / d and
-S_out = C_out / d channels; the segments are a sequence fed to a convolutional
-RNN whose hidden states are the output segments::
+Retsinas, Elafrou, Goumas, Maragos, *RecNets: Channel-wise Recurrent
+Convolutional Neural Networks*, BMVC 2019, arXiv:1905.11910; Sec. 2.1,
+Eq. 2-5. The input x (C_in channels) and the output h (C_out channels) are
+split into d segments of S_in = C_in / d and S_out = C_out / d channels; the
+segments are a sequence of d recurrent steps (``num_steps``) fed to a
+convolutional RNN whose hidden states are the output segments::
 
     h_0 = sigma_0( x_0 * W_x )
     h_i = sigma_i( x_i * W_x + h_{i-1} * W_h ),   i = 1 .. d-1     (Eq. 2/3)
@@ -18,25 +19,29 @@ Fast path: the input term ``x_i * W_x`` does not depend on the recurrence, so
 all d of them run as ONE convolution with the segments folded into the batch
 dimension; only the recurrent term ``h_{i-1} * W_h`` loops over the steps.
 The plain per-step loop straight from Eq. 3 is kept in
-``tests/reference_crc.py`` as the numerical reference.
+``rla_mm.testing.reference_crc`` as the numerical reference. The Recurrent
+module (CRC + transition block, Sec. 2.2-2.3) is in ``recurrent_module.py``.
 """
+import warnings
 from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmcv.cnn import ConvModule, build_conv_layer, build_norm_layer
+from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.utils import _pair
 
 from ...registry import MODELS
+from ..utils import check_choice, check_int, check_odd_int, check_renamed
 
 CRC_NONLINEARITIES = ('relu', 'shared_bn_relu', 'separate_bn_relu', 'linear')
 
 
-def fold_segments(x: Tensor, num_segments: int) -> Tensor:
-    """(N, num S, H, W) -> (num N, S, H, W): segments folded into the batch.
+def fold_segments(x: Tensor, num_steps: int) -> Tensor:
+    """(N, T S, H, W) -> (T N, S, H, W): the channel segment of each of the
+    T = ``num_steps`` recurrent steps folded into the batch.
 
     Step-major (segment i of every sample is the contiguous block
     ``[i * N:(i + 1) * N]``) and in channels_last memory: the copy that the
@@ -45,12 +50,16 @@ def fold_segments(x: Tensor, num_segments: int) -> Tensor:
     measured up to 2x slower on CPU in ``tools/analysis_tools/
     benchmark_crc.py``'s shapes). The result is an ordinary NCHW-shaped
     tensor; only its strides differ.
+
+    Example:
+        >>> fold_segments(torch.rand(2, 12, 5, 5), num_steps=3).shape
+        torch.Size([6, 4, 5, 5])
     """
     n, c, height, width = x.shape
-    seg = c // num_segments
-    return (x.reshape(n, num_segments, seg, height, width)
+    seg = c // num_steps
+    return (x.reshape(n, num_steps, seg, height, width)
             .permute(1, 0, 3, 4, 2)
-            .reshape(num_segments * n, height, width, seg)
+            .reshape(num_steps * n, height, width, seg)
             .permute(0, 3, 1, 2))
 
 
@@ -64,26 +73,12 @@ def _square(name: str, value):
     return value
 
 
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f'`{name}` must be a positive int, got {value!r}')
-    return value
-
-
-def _check_odd_kernel(name: str, value) -> int:
-    _check_positive_int(name, value)
-    if value % 2 == 0:
-        raise ValueError(f'`{name}` must be odd (the recurrence needs "same" '
-                         f'padding), got {value}')
-    return value
-
-
 @MODELS.register_module()
 class CRC(BaseModule):
     """Channel-wise Recurrent Convolution (RecNets Sec. 2.1, Eq. 2-5).
 
     A drop-in conv layer: ``mmcv.cnn.build_conv_layer(dict(type='CRC',
-    num_segments=d), C_in, C_out, k, padding=p)`` gives a layer whose output
+    num_steps=d), C_in, C_out, k, padding=p)`` gives a layer whose output
     has the size of ``nn.Conv2d(C_in, C_out, k, padding=p)``'s, so any module
     that builds convs through ``conv_cfg`` can use it.
 
@@ -98,8 +93,8 @@ class CRC(BaseModule):
       linear and can be computed without the loop (Eq. 5, ``parallel=True``).
 
     Args:
-        in_channels (int): C_in, divisible by ``num_segments``.
-        out_channels (int): C_out, divisible by ``num_segments``.
+        in_channels (int): C_in, divisible by ``num_steps``.
+        out_channels (int): C_out, divisible by ``num_steps``.
         kernel_size (int): Default kernel size of W_x and W_h. Default 3.
         stride (int): Stride of the input term (W_x). Default 1.
         padding (int | tuple, optional): Padding of a ``kernel_size`` conv;
@@ -110,7 +105,8 @@ class CRC(BaseModule):
         bias (bool | str): Bias b of Eq. 2/4, shared by all steps. ``'auto'``
             (default): only for ``'relu'`` (the BN modes drop it, Eq. 3; for
             ``'linear'`` the output BN absorbs it).
-        num_segments (int): d, the number of segments (recurrent steps).
+        num_steps (int): d, the number of segments = recurrent steps
+            (required).
         kernel_size_x (int, optional): Kernel of W_x (3 or 1, Sec. 3.1.3).
         kernel_size_h (int, optional): Kernel of W_h (3 or 1, Sec. 3.1.3).
         nonlinearity (str): One of ``CRC_NONLINEARITIES``.
@@ -120,9 +116,10 @@ class CRC(BaseModule):
             equal to the loop only for a 1x1 W_h (with a k x k W_h the "same"
             zero padding of every step makes the loop differ from Eq. 5 near
             the border), so it requires ``kernel_size_h=1``. Default False.
+        num_segments (int, optional): Deprecated alias of ``num_steps``.
 
     Example:
-        >>> crc = CRC(160, 640, 3, padding=1, num_segments=10)
+        >>> crc = CRC(160, 640, 3, padding=1, num_steps=10)
         >>> sum(p.numel() for p in crc.parameters())  # Sec. 2.1.1
         47360
         >>> crc(torch.rand(2, 160, 8, 8)).shape
@@ -142,36 +139,31 @@ class CRC(BaseModule):
                  groups: int = 1,
                  bias: Union[bool, str] = 'auto',
                  *,
-                 num_segments: int,
+                 num_steps: Optional[int] = None,
                  kernel_size_x: Optional[int] = None,
                  kernel_size_h: Optional[int] = None,
                  nonlinearity: str = 'separate_bn_relu',
                  norm_cfg: dict = dict(type='BN'),
                  parallel: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 num_segments: Optional[int] = None) -> None:
         super().__init__(init_cfg)
-        d = _check_positive_int('num_segments', num_segments)
+        d = check_int('num_steps', check_renamed('num_steps', num_steps,
+                                                 'num_segments', num_segments))
         for name, channels in (('in_channels', in_channels),
                                ('out_channels', out_channels)):
-            _check_positive_int(name, channels)
+            check_int(name, channels)
             if channels % d:
                 raise ValueError(f'`{name}`={channels} is not divisible by '
-                                 f'`num_segments`={d}')
-        if nonlinearity not in CRC_NONLINEARITIES:
-            raise ValueError(f'`nonlinearity` must be one of '
-                             f'{CRC_NONLINEARITIES}, got {nonlinearity!r}')
-        if groups != 1:
-            raise ValueError(f'CRC supports only `groups=1`, got {groups}')
-        if bias not in ('auto', True, False):
-            raise ValueError(f"`bias` must be True, False or 'auto', got "
-                             f'{bias!r}')
-        k = _check_odd_kernel('kernel_size',
-                              _square('kernel_size', kernel_size))
-        k_x = _check_odd_kernel('kernel_size_x', kernel_size_x or k)
-        k_h = _check_odd_kernel('kernel_size_h', kernel_size_h or k)
-        dilation = _check_positive_int('dilation',
-                                       _square('dilation', dilation))
-        stride = _check_positive_int('stride', _square('stride', stride))
+                                 f'`num_steps`={d}')
+        check_choice('nonlinearity', nonlinearity, CRC_NONLINEARITIES)
+        check_choice('groups', groups, (1, ))
+        check_choice('bias', bias, ('auto', True, False))
+        k = check_odd_int('kernel_size', _square('kernel_size', kernel_size))
+        k_x = check_odd_int('kernel_size_x', kernel_size_x or k)
+        k_h = check_odd_int('kernel_size_h', kernel_size_h or k)
+        dilation = check_int('dilation', _square('dilation', dilation))
+        stride = check_int('stride', _square('stride', stride))
         pad = _pair(dilation * (k - 1) // 2 if padding is None else padding)
         # W_x's own padding keeps the output size of a `kernel_size` conv
         pad_x = tuple(p + dilation * (k_x - k) // 2 for p in pad)
@@ -189,7 +181,7 @@ class CRC(BaseModule):
         self.kernel_size, self.stride = (k, k), (stride, stride)
         self.padding, self.groups = pad, 1
         self.dilation = (dilation, dilation)
-        self.num_segments = d
+        self.num_steps = d
         self.seg_in, self.seg_out = in_channels // d, out_channels // d
         self.kernel_size_x, self.kernel_size_h = k_x, k_h
         self.nonlinearity = nonlinearity
@@ -210,6 +202,13 @@ class CRC(BaseModule):
         elif nonlinearity == 'linear':
             self.norm = build_norm_layer(norm_cfg, out_channels)[1]
 
+    @property
+    def num_segments(self) -> int:
+        """Deprecated alias of ``num_steps`` (d)."""
+        warnings.warn('`CRC.num_segments` is deprecated, use `num_steps`',
+                      FutureWarning, stacklevel=2)
+        return self.num_steps
+
     # ------------------------------------------------------------ pieces --
     def input_term(self, x: Tensor) -> Tuple[Tensor, ...]:
         """``x_i * W_x`` for all d steps as ONE convolution.
@@ -222,8 +221,8 @@ class CRC(BaseModule):
         if c != self.in_channels:
             raise ValueError(f'CRC expects {self.in_channels} input channels, '
                              f'got {c}')
-        u = self.conv_x(fold_segments(x, self.num_segments))
-        return u.unflatten(0, (self.num_segments, n)).unbind(0)
+        u = self.conv_x(fold_segments(x, self.num_steps))
+        return u.unflatten(0, (self.num_steps, n)).unbind(0)
 
     def recurrent_term(self, h: Tensor) -> Tensor:
         """``h_{i-1} * W_h`` (stride 1, "same" padding)."""
@@ -281,7 +280,7 @@ class CRC(BaseModule):
             hidden = []
             h = self.step(u[0], 0)
             hidden.append(h)
-            for i in range(1, self.num_segments):
+            for i in range(1, self.num_steps):
                 h = self.step(u[i] + self.recurrent_term(h), i)
                 hidden.append(h)
             # stacking channels_last states gives a channels_last output
@@ -297,7 +296,7 @@ class CRC(BaseModule):
         convolution of x with a (d S_out) x (d S_in) block lower-triangular
         kernel whose block (i, j) is W_h^(i-j) W_x.
         """
-        d = self.num_segments
+        d = self.num_steps
         w_x = self.conv_x.weight
         w_h = self.conv_h.weight[:, :, 0, 0]
         powers = [w_x]
@@ -318,96 +317,8 @@ class CRC(BaseModule):
                         self.conv_x.padding, self.conv_x.dilation)
 
     def extra_repr(self) -> str:
-        return (f'{self.in_channels}, {self.out_channels}, num_segments='
-                f'{self.num_segments}, kernel_size_x={self.kernel_size_x}, '
+        return (f'{self.in_channels}, {self.out_channels}, num_steps='
+                f'{self.num_steps}, kernel_size_x={self.kernel_size_x}, '
                 f'kernel_size_h={self.kernel_size_h}, stride={self.stride}, '
                 f'nonlinearity={self.nonlinearity!r}, '
                 f'parallel={self.parallel}')
-
-
-@MODELS.register_module()
-class RecurrentModule(BaseModule):
-    """Recurrent module: a CRC then a transition block (RecNets Sec. 2.2-2.3).
-
-    ``Rec(x) = TB(CRC(x))`` with CRC(S_in, e S_in, d) and TB(e C_in, C_out) =
-    1x1 conv (no bias), BN, ReLU. With ``merged=True`` the module computes
-    Eq. 6-7 instead: the 1x1 weight A = [A_0 ... A_{d-1}] is split by segment
-    and ``A h = sum_i A_i h_i`` is accumulated step by step, so neither the
-    e C_in-wide CRC output nor the e C_in-wide batched input term is ever
-    materialised (the input term then runs per step); peak memory drops at
-    the cost of d small input convolutions instead of one batched one. Both
-    paths compute the same function (tested) and share one state dict.
-
-    Args:
-        in_channels (int): C_in = d S_in.
-        out_channels (int): C_out of the transition block.
-        num_segments (int): d.
-        expansion (int): e, S_out = e S_in. Default 4 (Sec. 3.1.2).
-        kernel_size_x, kernel_size_h (int): Kernels of W_x, W_h. Default 3.
-        nonlinearity (str): The CRC's sigma, see ``CRC``.
-        merged (bool): Use the merged computation of Eq. 6-7. Default False.
-        norm_cfg (dict): Norms of the CRC and the transition block.
-
-    Example:
-        >>> rec = RecurrentModule(80, 160, num_segments=10, expansion=4)
-        >>> rec(torch.rand(2, 80, 8, 8)).shape
-        torch.Size([2, 160, 8, 8])
-    """
-
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 num_segments: int,
-                 expansion: int = 4,
-                 kernel_size_x: int = 3,
-                 kernel_size_h: int = 3,
-                 nonlinearity: str = 'separate_bn_relu',
-                 merged: bool = False,
-                 norm_cfg: dict = dict(type='BN'),
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg)
-        _check_positive_int('expansion', expansion)
-        self.merged = merged
-        self.crc = CRC(
-            in_channels,
-            expansion * in_channels,
-            kernel_size_x,
-            num_segments=num_segments,
-            kernel_size_x=kernel_size_x,
-            kernel_size_h=kernel_size_h,
-            nonlinearity=nonlinearity,
-            norm_cfg=norm_cfg)
-        self.transition = ConvModule(
-            expansion * in_channels,
-            out_channels,
-            1,
-            bias=False,
-            norm_cfg=norm_cfg,
-            act_cfg=dict(type='ReLU'))
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.merged:
-            return self.transition(self.crc(x))
-        return self._forward_merged(x)
-
-    def _forward_merged(self, x: Tensor) -> Tensor:
-        """Eq. 7: y = sum_i h_i * A_i, then the TB's BN and ReLU."""
-        crc = self.crc
-        n, _, height, width = x.shape
-        d, s_out = crc.num_segments, crc.seg_out
-        segments = x.view(n, d, crc.seg_in, height, width)
-        weight = self.transition.conv.weight
-        y, h = None, None
-        for i in range(d):
-            pre = crc.conv_x(segments[:, i])
-            if h is not None:
-                pre = pre + crc.recurrent_term(h)
-            h = crc.step(pre, i)
-            out_i = (crc.output_norm_segment(h, i)
-                     if crc.nonlinearity == 'linear' else h)
-            contribution = F.conv2d(out_i,
-                                    weight[:, i * s_out:(i + 1) * s_out])
-            # conv2d's backward does not need its output: in-place is safe
-            y = contribution if y is None else y.add_(contribution)
-        return self.transition.activate(self.transition.norm(y))
-

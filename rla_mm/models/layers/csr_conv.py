@@ -1,10 +1,12 @@
 """Channel-Split Recurrent Convolution (CSR-Conv).
 
-Wu et al., *Learning Lightweight Neural Networks via Channel-Split Recurrent
-Convolution*, Sec. 3.2, Eq. 2, Prop. 1-2, Fig. 3(c)/4. The C_in input channels
-are split into T groups of d = ceil(C_in / T) channels (the last group is
-zero-padded), the groups are a sequence x_1 .. x_T fed to a convolutional
-RNN, and the T hidden states (D channels each) are concatenated::
+Wu, Zhang, Zhang, Li, Zhou, Brinton, Liu, *Learning Lightweight Neural
+Networks via Channel-Split Recurrent Convolution*, WACV 2023 (no arXiv
+version), Sec. 3.2, Eq. 2, Prop. 1-2, Fig. 3(c)/4. The C_in input channels
+are split into T = ``num_steps`` groups of d = ceil(C_in / T) channels (the
+last group is zero-padded), the groups are a sequence x_1 .. x_T fed to a
+convolutional RNN, and the T hidden states (D channels each) are
+concatenated::
 
     h_t = ReLU( U * h_{t-1} + V * x_t ),   h_0 = 0,   t = 1 .. T     (Eq. 2)
     CSRConv(x) = concat(h_1, ..., h_T)
@@ -19,7 +21,7 @@ d = D, and the O(1 / T^2) rate stands.)
 Fast path: the input term V * x_t of all T steps runs as ONE convolution with
 the steps folded into the batch dimension; only U * h_{t-1} loops (and is
 skipped at t = 1, where h_0 = 0). The plain per-step loop is
-``tests/reference_crc.py::csr_conv_reference``.
+``rla_mm.testing.reference_crc.csr_conv_reference``.
 """
 import math
 from typing import Optional, Tuple, Union
@@ -32,6 +34,7 @@ from torch import Tensor
 from torch.nn.modules.utils import _pair
 
 from ...registry import MODELS
+from ..utils import check_choice, check_int, check_odd_kernel_sizes
 from .crc import fold_segments
 
 CSR_CELLS = ('rnn', 'gru', 'lstm')
@@ -101,22 +104,15 @@ class CSRConv(BaseModule):
                  cell: str = 'rnn',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
-        for name, value in (('in_channels', in_channels),
-                            ('out_channels', out_channels),
-                            ('num_steps', num_steps)):
-            if isinstance(value, bool) or not isinstance(value, int) \
-                    or value < 1:
-                raise ValueError(
-                    f'`{name}` must be a positive int, got {value!r}')
-        if cell not in CSR_CELLS:
-            raise ValueError(f'`cell` must be one of {CSR_CELLS}, got '
-                             f'{cell!r}')
-        if groups != 1:
-            raise ValueError(f'CSRConv supports only `groups=1`, got {groups}')
-        kernel_size, dilation = _pair(kernel_size), _pair(dilation)
-        if any(k % 2 == 0 for k in kernel_size):
-            raise ValueError(f'`kernel_size` must be odd (U needs "same" '
-                             f'padding), got {kernel_size}')
+        check_int('in_channels', in_channels)
+        check_int('out_channels', out_channels)
+        check_int('num_steps', num_steps)
+        check_choice('cell', cell, CSR_CELLS)
+        check_choice('groups', groups, (1, ))
+        # U runs with "same" padding: odd kernels only
+        kernel_size = check_odd_kernel_sizes('kernel_size',
+                                             _pair(kernel_size), 2)
+        dilation = _pair(dilation)
         # the attributes mmcv's ConvModule reads from its conv
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = kernel_size, _pair(stride)

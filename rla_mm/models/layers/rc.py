@@ -1,12 +1,16 @@
-"""Recurrent convolution (RC) with independent and double independent BN.
+"""Recurrent convolution (RC) with independent and double independent BN:
+the bricks (BN groups, the RC cell, where a cell pools). The backbones and
+the step state of cost-adjustable models are in ``backbones/rc_base.py``.
 
-Papers (``/work/shared/papers``):
+Papers:
 
-* [RC-MC] Zhang & Jung, *Recurrent Convolutions: A Model Compression Point of
-  View* (003): Sec. 2 Eq. (2), Fig. 1(a), Table 1, App. A.
-* [RC-CA] Zhang & Jung, *Recurrent Convolution for Compact and Cost-Adjustable
-  Neural Networks* (001): Sec. 3.1, Eq. (4), Sec. 3.3, Sec. 4.1 Eq. (6),
-  Sec. 4.2, Alg. 1-2.
+* [RC-MC] Zhendong Zhang, Cheolkon Jung, *Recurrent Convolutions: A Model
+  Compression Point of View*, NeurIPS 2018 Workshop on Compact Deep Neural
+  Networks with Industrial Applications (CDNNRIA; OpenReview H1fKsUQKjm, no
+  arXiv version): Sec. 2 Eq. (2), Fig. 1(a), Table 1, App. A.
+* [RC-CA] Zhendong Zhang, Cheolkon Jung, *Recurrent Convolution for Compact
+  and Cost-Adjustable Neural Networks: An Empirical Study*, arXiv:1902.09809
+  (2019): Sec. 3.1, Eq. (4), Sec. 3.3, Sec. 4.1 Eq. (6), Sec. 4.2, Alg. 1-2.
 
 An RC cell unrolls one pre-activation residual block ``t`` times with the
 SAME conv weights ``w_c`` and, at step k, its OWN group of BN layers ``b_k``
@@ -28,22 +32,16 @@ every cell (Sec. 4.2) u = t, so only the lower triangle ``k <= u`` of the
 m x n matrix of Eq. 6 is ever used and built.
 """
 import math
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
+from ..utils import check_choice, check_int
 
 RC_BN_MODES = ('independent', 'shared', 'none')
-
-
-def check_int(name: str, value, low: int = 1) -> None:
-    """Raise ValueError unless ``value`` is an int >= ``low``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f'`{name}` must be an int >= {low}, got {value!r}')
 
 
 class StepNorms(nn.ModuleList):
@@ -80,9 +78,7 @@ class StepNorms(nn.ModuleList):
                  norm_cfg: dict = dict(type='BN')) -> None:
         check_int('max_steps', max_steps)
         check_int('num_contexts', num_contexts)
-        if bn_mode not in RC_BN_MODES:
-            raise ValueError(f'`bn_mode` must be one of {RC_BN_MODES}, got '
-                             f'{bn_mode!r}')
+        check_choice('bn_mode', bn_mode, RC_BN_MODES)
         if num_contexts > 1 and bn_mode != 'independent':
             raise ValueError('double independent BN (`num_contexts` > 1) '
                              f"needs bn_mode='independent', got {bn_mode!r}")
@@ -108,9 +104,7 @@ class StepNorms(nn.ModuleList):
     def group(self, step: int, context: int = 1) -> Sequence[nn.Module]:
         """The norms used at own step ``step`` after ``context`` upstream
         steps (both 1-based)."""
-        if not 1 <= step <= self.max_steps:
-            raise ValueError(
-                f'`step` must be in [1, {self.max_steps}], got {step!r}')
+        check_int('step', step, 1, self.max_steps)
         if self.bn_mode == 'none':
             return self._identities
         if self.bn_mode == 'shared':
@@ -251,10 +245,7 @@ class RCPreActBlock(BaseModule):
                 context: int = 1) -> Tensor:
         """Unroll ``num_steps`` (default ``max_steps``) steps (Alg. 1)."""
         num_steps = self.max_steps if num_steps is None else num_steps
-        if not isinstance(num_steps, int) or not 1 <= num_steps <= \
-                self.max_steps:
-            raise ValueError(f'`num_steps` must be an int in [1, '
-                             f'{self.max_steps}], got {num_steps!r}')
+        check_int('num_steps', num_steps, 1, self.max_steps)
         for step in range(1, num_steps + 1):
             x = self.forward_step(x, step, context)
         return x
@@ -265,114 +256,3 @@ def pool_before_step(num_steps: int) -> int:
     after step ceil(n/2); [RC-MC] App. A: before the first step when n = 1).
     """
     return 1 if num_steps == 1 else math.ceil(num_steps / 2) + 1
-
-
-class AdjustableStepsMixin:
-    """A model whose unrolling steps can change from one forward to the next
-    ([RC-CA] Sec. 4, Alg. 1). ``RCStepSamplerHook`` calls ``set_num_steps``
-    on every module of this type.
-
-    Implementers keep ``max_steps`` (int), ``num_cells`` (int) and the
-    per-cell steps ``cell_steps`` (tuple of ints).
-    """
-
-    max_steps: int
-    num_cells: int
-    cell_steps: tuple
-
-    @property
-    def num_steps(self) -> Union[int, tuple]:
-        """The active steps: an int when all cells agree, else per cell."""
-        steps = tuple(self.cell_steps)
-        return steps[0] if len(set(steps)) == 1 else steps
-
-    def set_num_steps(self, num_steps: Union[int, Sequence[int]]) -> None:
-        """Unroll every cell ``num_steps`` times (one unified step), or cell i
-        ``num_steps[i]`` times (needs ``unified_steps=False`` with double
-        independent BN, whose per-cell groups form the full matrix)."""
-        if isinstance(num_steps, int) and not isinstance(num_steps, bool):
-            steps = (num_steps, ) * self.num_cells
-        elif isinstance(num_steps, (list, tuple)) and \
-                len(num_steps) == self.num_cells:
-            steps = tuple(num_steps)
-        else:
-            raise ValueError(
-                '`num_steps` must be an int or a sequence of '
-                f'{self.num_cells} ints (one per cell), got {num_steps!r}')
-        for t in steps:
-            if not isinstance(t, int) or isinstance(t, bool) or \
-                    not 1 <= t <= self.max_steps:
-                raise ValueError(f'`num_steps` must be in [1, '
-                                 f'{self.max_steps}], got {num_steps!r}')
-        if len(set(steps)) > 1 and getattr(self, 'double_bn', False) and \
-                getattr(self, 'unified_steps', True):
-            raise ValueError(
-                f'per-cell steps {steps} need `unified_steps=False`: with '
-                'unified steps double independent BN only builds the lower '
-                'triangle of [RC-CA] Eq. 6')
-        self.cell_steps = steps
-
-
-class BaseRCBackbone(AdjustableStepsMixin, BaseModule):
-    """What RCNet and RCResNet share: the step state, ``frozen_stages``
-    (stem = 0, then stage i = its blocks) and ``norm_eval``.
-
-    Subclasses build ``self.stem`` and ``self.stage_modules(i)`` (the modules
-    of stage i, 1-based) and call ``self._freeze_stages()`` at the end of
-    their ``__init__``.
-    """
-
-    def _init_steps(self, max_steps: int, num_steps, num_cells: int,
-                    double_bn: bool, unified_steps: bool) -> None:
-        check_int('max_steps', max_steps)
-        self.max_steps = max_steps
-        self.num_cells = num_cells
-        self.double_bn = bool(double_bn)
-        self.unified_steps = bool(unified_steps)
-        self.cell_steps = (max_steps, ) * num_cells
-        if num_steps is not None:
-            self.set_num_steps(num_steps)
-
-    @staticmethod
-    def _check_common(bn_mode, double_bn, out_indices, num_stages,
-                      frozen_stages) -> tuple:
-        if bn_mode not in RC_BN_MODES:
-            raise ValueError(f'`bn_mode` must be one of {RC_BN_MODES}, got '
-                             f'{bn_mode!r}')
-        if double_bn and bn_mode != 'independent':
-            raise ValueError("`double_bn=True` needs bn_mode='independent', "
-                             f'got {bn_mode!r}')
-        out_indices = tuple(out_indices)
-        if not out_indices or any(
-                not isinstance(i, int) or not 0 <= i < num_stages
-                for i in out_indices):
-            raise ValueError(f'`out_indices` must be a non-empty subset of '
-                             f'{tuple(range(num_stages))}, got {out_indices}')
-        if not isinstance(frozen_stages, int) or \
-                not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'`frozen_stages` must be an int in [-1, '
-                             f'{num_stages}], got {frozen_stages!r}')
-        return out_indices
-
-    def stage_modules(self, index: int) -> Sequence[nn.Module]:
-        raise NotImplementedError
-
-    def _freeze_stages(self) -> None:
-        frozen = []
-        if self.frozen_stages >= 0:
-            frozen.append(self.stem)
-        for i in range(1, self.frozen_stages + 1):
-            frozen.extend(self.stage_modules(i))
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'BaseRCBackbone':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self

@@ -1,96 +1,112 @@
-"""Residual blocks and the stage (res layer) of RLA-ResNet.
+"""RLA-ResNet blocks and stage (RLA paper: Zhao, Fang and Li, *Recurrence
+along Depth: Deep Convolutional Neural Networks with Recurrent Layer
+Aggregation*, NeurIPS 2021, arXiv:2110.11852, Sec. 3.3 and Fig. 3).
 
-RLA paper, Sec. 3.3 and Fig. 3: each block receives ``cat(x, h)`` in its first
-conv and returns the feature y that the stage's RLA unit adds to h. Which
-feature y is differs between the paper's text and the authors' code (see
-``rla_source``). Shapes follow mmdet's ``BasicBlock``/``Bottleneck`` (``style``,
-``dilation``, ResNeXt ``groups``/``base_width``) with conv1 widened by k input
-channels for h.
-
-How it is computed (same maths as ``tests/reference_rla.py``; see
-``docs/speed.md`` for what each choice buys; the conv1 bricks are in
-``rla_conv1.py``):
-
-- ``h = None`` stands for the zero state of the first block (Sec. 3.3,
-  h_0 = 0): its conv1 then runs on x with the x part of the weight, which is
-  exactly what conv1 gives on ``cat(x, 0)``.
-- The residual addition and the h update run in place where autograd allows
-  it (the authors' block does the same), which changes no bit of the result.
-- ``split_conv1`` computes ``conv1(cat(x, h))`` as ``conv1_x(x) +
-  conv1_h(h)`` from the two slices of the stored weight, without building the
-  concatenation; with ``rla_source='output'`` the stage also computes the RLA
-  projection ``conv_out(y)`` in one GEMM with the next block's ``conv1_x(y)``
-  (both read y), its last block with the next stage's first block when the
-  backbone hands that block over (``forward``'s ``next_block``). The sums run
-  in another order, so results differ from the
-  concatenation in the last bits of float precision (compared with the
-  reference in float64 by the tests). ``'auto'`` (default) uses it for CPU
-  tensors, where ``tools/analysis_tools/benchmark.py`` showed it pays, and
-  keeps the concatenation (the authors' op order) elsewhere, where it has not
-  been measured yet.
+An RLA block is mmdet's ``BasicBlock`` / ``Bottleneck`` (ResNeXt's, for
+``groups``) whose first conv reads ``cat(x, h)`` (k more input channels) and
+which also returns the feature y that the stage's RLA unit adds to h. So
+everything mmdet's blocks offer comes with them: ``style``, ``dilation``,
+DCN on the 3x3 conv and plugins after conv1/2/3 (Bottleneck, as in mmdet).
+Which feature y is differs between the paper's text and the authors' code
+(``rla_source``). The recurrence itself is in ``rla.py``; how conv1 reads
+``cat(x, h)`` in ``rla_conv1.py``.
 """
-import math
 from typing import Optional, Tuple, Union
 
-import torch
-import torch.nn.functional as F
-from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn import build_conv_layer
+from mmdet.models.backbones.resnet import BasicBlock
+from mmdet.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
 from mmdet.models.layers import ResLayer
-from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
+from ..utils import check_choice, check_int
+from .bottleneck import bottleneck_branch
 from .eca import ECA
-from .rla_conv1 import (check_split_conv1, conv_on_cat, conv_with_weight,
-                        is_plain_conv, uses_split_conv1, zeros_hidden)
-from .rla_unit import RLAUnit, pool_hidden
+from .rla import RLABlockMixin, RLALayer, RLAUnit
+from .rla_conv1 import rla_conv1
 
 RLA_SOURCES = ('output', 'residual')
+RESNET_STYLES = ('pytorch', 'caffe')
 
 
-class _RLABlock(BaseModule):
-    """What RLA blocks share: ECA, the shortcut and the choice of y.
+class RLAResBlockMixin(RLABlockMixin):
+    """What the post-activation RLA blocks add to mmdet's: the wider conv1
+    reading ``cat(x, h)``, ECA, and the choice of y.
 
     ``rla_source`` selects the feature y passed to the RLA update:
 
     - ``'output'`` (default): the block output ``ReLU(residual + identity)``.
       This is what the authors' code computes: their block sets ``y = out``
       and then runs the in-place ``out += identity; out = relu(out)``, so y
-      aliases the output. Every released RLA-ResNet/RLA-ECANet weight and every
-      number in the paper's tables came from this behaviour.
-    - ``'residual'``: the residual-branch output (after ECA when present), as
-      the paper's text and Fig. 3 describe.
+      aliases the output. Every released RLA-ResNet/RLA-ECANet weight and
+      every number in the paper's tables came from this behaviour.
+    - ``'residual'``: the residual-branch output (after ECA when present),
+      as the paper's text and Fig. 3 describe.
+
+    Args:
+        inplanes (int): Input channels of x.
+        planes (int): As mmdet's blocks (output ``planes * expansion``).
+        rla_channel (int): k, channels of the hidden state h.
+        eca_kernel_size (int, optional): Add ECA with this kernel if given.
+        rla_source (str): 'output' (authors' code, default) or 'residual'
+            (paper text).
+        **kwargs: The mmdet block's own arguments.
     """
 
-    #: Compute conv1 on (x, h) without concatenating them: True, False or
-    #: 'auto' (on CPU tensors only); see the module docstring.
-    split_conv1 = 'auto'
-    #: Keep x and h, not cat(x, h), for conv1's backward (``conv_on_cat``).
-    recompute_cat = True
+    def __init__(self,
+                 inplanes: int,
+                 planes: int,
+                 rla_channel: int = 32,
+                 eca_kernel_size: Optional[int] = None,
+                 rla_source: str = 'output',
+                 **kwargs) -> None:
+        check_int('rla_channel', rla_channel)
+        check_choice('rla_source', rla_source, RLA_SOURCES)
+        check_choice('style', kwargs.get('style', 'pytorch'), RESNET_STYLES)
+        if kwargs.get('with_cp'):
+            raise ValueError('RLA blocks are checkpointed by their stage, '
+                             'together with their RLA update: set `with_cp` '
+                             'on the backbone or RLAResLayer, not the block')
+        super().__init__(inplanes, planes, **self._check_options(kwargs))
+        conv1 = self.conv1
+        # h enters the first conv (Fig. 3): k more input channels.
+        self.conv1 = build_conv_layer(
+            kwargs.get('conv_cfg'),
+            inplanes + rla_channel,
+            conv1.out_channels,
+            conv1.kernel_size,
+            stride=conv1.stride,
+            padding=conv1.padding,
+            dilation=conv1.dilation,
+            bias=False)
+        self.rla_source = rla_source
+        self.eca = ECA(eca_kernel_size) if eca_kernel_size else None
 
-    def _conv1(self, x: Tensor, h: Optional[Tensor],
-               x_part: Optional[Tensor] = None) -> Tensor:
-        """``conv1(cat(x, h))``; h=None means h = 0.
+    @staticmethod
+    def _check_options(kwargs: dict) -> dict:
+        """Named errors where the mmdet block asserts; returns kwargs."""
+        return kwargs
 
-        ``x_part``: ``conv1_x(x)`` (bias included) if the caller computed it.
-        """
-        conv = self.conv1
-        if not is_plain_conv(conv):  # e.g. weight standardisation: as is
-            if h is None:
-                h = zeros_hidden(x, conv.in_channels - x.shape[1])
-            return conv_on_cat(conv, x, h, self.recompute_cat)
-        if h is not None and not uses_split_conv1(self.split_conv1, x):
-            return conv_on_cat(conv, x, h, self.recompute_cat)
-        c = x.shape[1]
-        if x_part is None:
-            x_part = conv_with_weight(conv, x, conv.weight[:, :c], conv.bias)
-        if h is None:
-            return x_part
-        return conv_with_weight(conv, h, conv.weight[:, c:], None).add_(x_part)
+    @property
+    def cat_conv1(self) -> nn.Module:
+        return self.conv1
 
-    def _finish(self, x: Tensor, out: Tensor) -> Tuple[Tensor, Tensor]:
-        if self.eca is not None:
-            out = self.eca(out)
+    def forward(self,
+                x: Tensor,
+                h: Optional[Tensor],
+                conv1_x: Optional[Tensor] = None,
+                path: str = 'cat_recompute') -> Tuple[Tensor, Tensor]:
+        """Return (block output, y for the RLA update); h=None means h = 0;
+        ``conv1_x`` and ``path`` as ``rla_conv1``."""
+        out = self.residual(rla_conv1(self.conv1, x, h, conv1_x, path))
+        return self._add_shortcut(x, out)
+
+    def residual(self, conv1_out: Tensor) -> Tensor:
+        """The rest of the residual branch (ECA included) after conv1."""
+        raise NotImplementedError
+
+    def _add_shortcut(self, x: Tensor, out: Tensor) -> Tuple[Tensor, Tensor]:
+        """Return (block output, y) from the residual branch output."""
         identity = x if self.downsample is None else self.downsample(x)
         if self.rla_source == 'residual':
             return self.relu(out + identity), out
@@ -101,217 +117,101 @@ class _RLABlock(BaseModule):
         return out, out
 
 
-class RLABasicBlock(_RLABlock):
+class RLABasicBlock(RLAResBlockMixin, BasicBlock):
     """BasicBlock of RLA-ResNet-18/34: h enters the first 3x3 conv.
 
-    Args:
-        inplanes (int): Input channels of x.
-        planes (int): Output channels.
-        rla_channels (int): k, channels of the hidden state h.
-        eca_kernel_size (int, optional): Add ECA with this kernel if given.
-        rla_source (str): 'output' (authors' code, default) or 'residual'
-            (paper text); see ``_RLABlock``.
-        split_conv1 (bool | str): Compute conv1 on x and h separately instead
-            of on their concatenation; 'auto' (default): on CPU tensors only
-            (module docstring).
-        Other args as in mmdet's ``BasicBlock``.
+    Args: as ``RLAResBlockMixin``; ``**kwargs`` are mmdet's ``BasicBlock``
+        arguments (``stride, dilation, downsample, style, conv_cfg,
+        norm_cfg, init_cfg``; like mmdet's BasicBlock it supports neither
+        ``dcn`` nor ``plugins``).
 
     Example:
-        >>> blk = RLABasicBlock(64, 64, rla_channels=32)
+        >>> blk = RLABasicBlock(64, 64, rla_channel=32)
         >>> out, y = blk(torch.rand(1, 64, 8, 8), torch.rand(1, 32, 8, 8))
         >>> out.shape, y.shape
         (torch.Size([1, 64, 8, 8]), torch.Size([1, 64, 8, 8]))
     """
     expansion = 1
+    last_norm = 'norm2'  # zero-initialised by zero_init_residual
 
-    def __init__(self,
-                 inplanes: int,
-                 planes: int,
-                 stride: int = 1,
-                 dilation: int = 1,
-                 downsample: Optional[nn.Module] = None,
-                 style: str = 'pytorch',
-                 conv_cfg: Optional[dict] = None,
-                 norm_cfg: dict = dict(type='BN'),
-                 rla_channels: int = 32,
-                 eca_kernel_size: Optional[int] = None,
-                 rla_source: str = 'output',
-                 groups: int = 1,
-                 base_width: int = 64,
-                 base_channels: int = 64,
-                 split_conv1: Union[bool, str] = 'auto',
-                 init_cfg=None) -> None:
-        super().__init__(init_cfg)
-        if groups != 1:
-            raise ValueError('RLABasicBlock supports only `groups=1`')
-        self.stride = stride
-        self.rla_source = rla_source
-        self.split_conv1 = split_conv1
-        self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
-        self.norm2_name, norm2 = build_norm_layer(norm_cfg, planes, postfix=2)
-        self.conv1 = build_conv_layer(
-            conv_cfg,
-            inplanes + rla_channels,
-            planes,
-            3,
-            stride=stride,
-            padding=dilation,
-            dilation=dilation,
-            bias=False)
-        self.add_module(self.norm1_name, norm1)
-        self.conv2 = build_conv_layer(
-            conv_cfg, planes, planes, 3, padding=1, bias=False)
-        self.add_module(self.norm2_name, norm2)
-        self.eca = ECA(eca_kernel_size) if eca_kernel_size else None
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
+    @staticmethod
+    def _check_options(kwargs: dict) -> dict:
+        if kwargs.get('dcn') is not None or kwargs.get('plugins'):
+            raise ValueError('RLABasicBlock supports neither `dcn` nor '
+                             '`plugins` (as mmdet\'s BasicBlock); use an '
+                             'RLA-ResNet depth >= 50 (Bottleneck)')
+        return kwargs
 
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
-
-    @property
-    def norm2(self) -> nn.Module:
-        return getattr(self, self.norm2_name)
-
-    def forward(self,
-                x: Tensor,
-                h: Optional[Tensor],
-                x_part: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        """Return (block output, y for the RLA update); h=None means h = 0,
-        ``x_part`` is ``conv1_x(x)`` if already computed."""
-        out = self.relu(self.norm1(self._conv1(x, h, x_part)))
-        out = self.norm2(self.conv2(out))
-        return self._finish(x, out)
+    def residual(self, conv1_out: Tensor) -> Tensor:
+        out = self.norm2(self.conv2(self.relu(self.norm1(conv1_out))))
+        return out if self.eca is None else self.eca(out)
 
 
-class RLABottleneck(_RLABlock):
+class RLABottleneck(RLAResBlockMixin, ResNeXtBottleneck):
     """Bottleneck of RLA-ResNet-50/101/152: h enters the first 1x1 conv.
 
-    Args: as ``RLABasicBlock``; ``groups``/``base_width``/``base_channels``
-        give the ResNeXt width ``floor(planes * base_width / base_channels) *
-        groups`` when ``groups > 1`` (as mmdet's ResNeXt).
+    Built as mmdet's ResNeXt ``Bottleneck`` (plain ResNet's when
+    ``groups=1``), so ``dcn`` (on the 3x3 conv) and ``plugins``
+    (``after_conv1/2/3``) work as in mmdet. ECA, when given, follows the
+    last BN (RLA-ECANet), before the ``after_conv3`` plugins.
+
+    Args: as ``RLAResBlockMixin``; ``**kwargs`` are mmdet's ResNeXt
+        ``Bottleneck`` arguments (``groups, base_width, base_channels`` give
+        the width ``floor(planes * base_width / base_channels) * groups``
+        when ``groups > 1``; ``stride, dilation, downsample, style, conv_cfg,
+        norm_cfg, dcn, plugins, init_cfg``).
 
     Example:
-        >>> blk = RLABottleneck(256, 64, rla_channels=32)
+        >>> blk = RLABottleneck(256, 64, rla_channel=32)
         >>> out, y = blk(torch.rand(1, 256, 8, 8), torch.rand(1, 32, 8, 8))
         >>> out.shape
         torch.Size([1, 256, 8, 8])
     """
     expansion = 4
+    last_norm = 'norm3'  # zero-initialised by zero_init_residual
 
-    def __init__(self,
-                 inplanes: int,
-                 planes: int,
-                 stride: int = 1,
-                 dilation: int = 1,
-                 downsample: Optional[nn.Module] = None,
-                 style: str = 'pytorch',
-                 conv_cfg: Optional[dict] = None,
-                 norm_cfg: dict = dict(type='BN'),
-                 rla_channels: int = 32,
-                 eca_kernel_size: Optional[int] = None,
-                 rla_source: str = 'output',
-                 groups: int = 1,
-                 base_width: int = 4,
-                 base_channels: int = 64,
-                 split_conv1: Union[bool, str] = 'auto',
-                 init_cfg=None) -> None:
-        super().__init__(init_cfg)
-        self.stride = stride
-        self.rla_source = rla_source
-        self.split_conv1 = split_conv1
-        width = planes if groups == 1 else math.floor(
-            planes * (base_width / base_channels)) * groups
-        # 'pytorch' style strides the 3x3 conv, 'caffe' the first 1x1 conv.
-        conv1_stride, conv2_stride = (1, stride) if style == 'pytorch' \
-            else (stride, 1)
-        self.norm1_name, norm1 = build_norm_layer(norm_cfg, width, postfix=1)
-        self.norm2_name, norm2 = build_norm_layer(norm_cfg, width, postfix=2)
-        self.norm3_name, norm3 = build_norm_layer(
-            norm_cfg, planes * self.expansion, postfix=3)
-        self.conv1 = build_conv_layer(
-            conv_cfg,
-            inplanes + rla_channels,
-            width,
-            1,
-            stride=conv1_stride,
-            bias=False)
-        self.add_module(self.norm1_name, norm1)
-        self.conv2 = build_conv_layer(
-            conv_cfg,
-            width,
-            width,
-            3,
-            stride=conv2_stride,
-            padding=dilation,
-            dilation=dilation,
-            groups=groups,
-            bias=False)
-        self.add_module(self.norm2_name, norm2)
-        self.conv3 = build_conv_layer(
-            conv_cfg, width, planes * self.expansion, 1, bias=False)
-        self.add_module(self.norm3_name, norm3)
-        self.eca = ECA(eca_kernel_size) if eca_kernel_size else None
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
+    @staticmethod
+    def _check_options(kwargs: dict) -> dict:
+        check_int('groups', kwargs.get('groups', 1))
+        dcn = kwargs.get('dcn')
+        if dcn is None:
+            return kwargs
+        if not isinstance(dcn, dict):
+            raise ValueError(
+                f'`dcn` must be a conv config dict or None, got {dcn!r}')
+        if kwargs.get('conv_cfg') is not None:
+            raise ValueError('`conv_cfg` must be None when `dcn` is set '
+                             '(mmdet builds the DCN conv from `dcn`)')
+        # mmdet pops 'fallback_on_stride' from it: keep the caller's dict
+        return dict(kwargs, dcn=dict(dcn))
 
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
-
-    @property
-    def norm2(self) -> nn.Module:
-        return getattr(self, self.norm2_name)
-
-    @property
-    def norm3(self) -> nn.Module:
-        return getattr(self, self.norm3_name)
-
-    def forward(self,
-                x: Tensor,
-                h: Optional[Tensor],
-                x_part: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        """Return (block output, y for the RLA update); h=None means h = 0,
-        ``x_part`` is ``conv1_x(x)`` if already computed."""
-        out = self.relu(self.norm1(self._conv1(x, h, x_part)))
-        out = self.relu(self.norm2(self.conv2(out)))
-        out = self.norm3(self.conv3(out))
-        return self._finish(x, out)
+    def residual(self, conv1_out: Tensor) -> Tensor:
+        return bottleneck_branch(self, conv1_out, self.eca)
 
 
-class RLAResLayer(BaseModule):
-    """One RLA-ResNet stage: its blocks plus the stage's shared RLA unit.
-
-    Blocks are registered as ``0 .. num_blocks-1`` (``layer1.0.conv1`` as in
-    mmdet's ResNet) and built, with their shortcut, by mmdet's ``ResLayer``;
-    the RLA unit is ``rla``. ``forward(x, h)`` runs the recurrence of Eq. (11)
-    over the blocks; h is average-pooled at the strided first block. ``h=None``
-    means h = 0 (the first stage of a network); the returned h is None only
-    if the stage made no update.
+class RLAResLayer(RLALayer):
+    """One RLA-ResNet stage: blocks built (with their shortcut) by mmdet's
+    ``ResLayer``, registered as ``0 .. num_blocks-1`` (``layer1.0.conv1`` as
+    in mmdet's ResNet), and the stage's RLA unit ``rla``.
 
     Args:
-        block (type): ``RLABasicBlock`` or ``RLABottleneck``.
+        block (type): An RLA block class (``RLABasicBlock``, ``RLABottleneck``
+            or a subclass).
         inplanes, planes, num_blocks, stride, avg_down, conv_cfg, norm_cfg:
             as mmdet's ``ResLayer``.
-        rla_channels (int): k.
+        rla_channel (int): k.
         update_last (bool): Whether the last block updates h. False for a
             detection backbone's last stage, where that update feeds nothing
             (and its BN would get no gradient, which breaks DDP).
-        with_cp (bool): Checkpoint each block together with its RLA update
-            (non-reentrant, because the RLA convs are shared across blocks).
-        split_conv1 (bool | str): Compute each block's conv1 on x and h
-            separately (no concatenation) and, with ``rla_source='output'``,
-            share one GEMM between ``conv_out(y)`` and the next block's
-            ``conv1_x(y)``. Same maths, other rounding; 'auto' (default) on
-            CPU tensors only. See the module docstring.
-        **block_kwargs: Passed to every block (dilation, style, eca, ...).
+        with_cp, split_conv1: as ``RLALayer``.
+        **block_kwargs: Passed to every block (dilation, style, eca, dcn,
+            plugins, init_cfg...).
 
     Example:
-        >>> layer = RLAResLayer(RLABottleneck, 64, 64, 3, rla_channels=32)
-        >>> x, h = layer(torch.rand(1, 64, 16, 16), torch.zeros(1, 32, 16, 16))
-        >>> x.shape, h.shape
-        (torch.Size([1, 256, 16, 16]), torch.Size([1, 32, 16, 16]))
+        >>> layer = RLAResLayer(RLABottleneck, 64, 64, 3, rla_channel=32)
+        >>> x, h, pending = layer(torch.rand(1, 64, 16, 16), None)
+        >>> x.shape
+        torch.Size([1, 256, 16, 16])
     """
 
     def __init__(self,
@@ -319,7 +219,7 @@ class RLAResLayer(BaseModule):
                  inplanes: int,
                  planes: int,
                  num_blocks: int,
-                 rla_channels: int,
+                 rla_channel: int,
                  stride: int = 1,
                  avg_down: bool = False,
                  conv_cfg: Optional[dict] = None,
@@ -328,8 +228,6 @@ class RLAResLayer(BaseModule):
                  with_cp: bool = False,
                  split_conv1: Union[bool, str] = 'auto',
                  **block_kwargs) -> None:
-        super().__init__()
-        check_split_conv1(split_conv1)
         blocks = ResLayer(
             block,
             inplanes,
@@ -339,119 +237,15 @@ class RLAResLayer(BaseModule):
             avg_down=avg_down,
             conv_cfg=conv_cfg,
             norm_cfg=norm_cfg,
-            rla_channels=rla_channels,
+            rla_channel=rla_channel,
             **block_kwargs)
-        for i, blk in enumerate(blocks):
-            if isinstance(blk, _RLABlock):
-                blk.split_conv1 = split_conv1
-                # checkpointing already drops what the block saves
-                blk.recompute_cat = not with_cp
-            self.add_module(str(i), blk)
-        self.num_blocks = num_blocks
-        self.rla_channels = rla_channels
-        self.with_cp = with_cp
-        self.split_conv1 = split_conv1
         num_updates = num_blocks if update_last else num_blocks - 1
-        self.num_updates = num_updates
-        self.rla = RLAUnit(
+        unit = RLAUnit(
             planes * block.expansion,
-            rla_channels,
+            rla_channel,
             num_updates,
             conv_cfg=conv_cfg,
             norm_cfg=norm_cfg) if num_updates > 0 else None
-
-    def __getitem__(self, index: int) -> nn.Module:
-        return self._modules[str(index)]
-
-    def __len__(self) -> int:
-        return self.num_blocks
-
-    def _block(self, index: int, x: Tensor, h: Optional[Tensor],
-               x_part: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        block = self[index]
-        if not isinstance(block, _RLABlock):  # e.g. pre-activation blocks
-            if h is None:
-                h = zeros_hidden(x, self.rla_channels)
-            return block(x, h)
-        if x_part is None:
-            return block(x, h)
-        return block(x, h, x_part)
-
-    def _step(self, x: Tensor, h: Optional[Tensor],
-              index: int) -> Tuple[Tensor, Optional[Tensor]]:
-        x, y = self._block(index, x, h)
-        h = pool_hidden(h, self[index].stride)
-        if index < self.num_updates:
-            h = self.rla(h, y, index)
-        return x, h
-
-    def _next_block(self, index: int,
-                    next_block: Optional[nn.Module]) -> Optional[nn.Module]:
-        """The block after ``index``: in this stage, else ``next_block``."""
-        return self[index + 1] if index + 1 < self.num_blocks else next_block
-
-    def _shares_gemm(self, index: int, y: Tensor,
-                     next_block: Optional[nn.Module] = None) -> bool:
-        """Whether block ``index``'s RLA projection can share one GEMM with
-        the next block's conv1 (the next stage's first block after the last
-        one, if given): both are 1x1 stride-1 convs of the same y."""
-        nxt = self._next_block(index, next_block)
-        if nxt is None or not uses_split_conv1(self.split_conv1, y):
-            return False
-        block = self[index]
-        conv, proj = getattr(nxt, 'conv1', None), self.rla.conv_out
-        return (isinstance(block, _RLABlock) and isinstance(nxt, _RLABlock)
-                and block.rla_source == 'output'
-                and uses_split_conv1(nxt.split_conv1, y)
-                and is_plain_conv(conv) and is_plain_conv(proj)
-                and all(c.kernel_size == (1, 1) and c.stride == (1, 1)
-                        and c.padding == (0, 0) and c.groups == 1
-                        for c in (conv, proj)))
-
-    def _shared_gemm(self, y: Tensor,
-                     nxt: nn.Module) -> Tuple[Tensor, Tensor]:
-        """(block ``nxt``'s ``conv1_x(y)``, ``conv_out(y)``) from one conv."""
-        conv, proj = nxt.conv1, self.rla.conv_out
-        weight = torch.cat([conv.weight[:, :y.shape[1]], proj.weight])
-        bias = None
-        if conv.bias is not None or proj.bias is not None:
-            bias = torch.cat([
-                b if b is not None else weight.new_zeros(c.out_channels)
-                for b, c in ((conv.bias, conv), (proj.bias, proj))
-            ])
-        out = F.conv2d(y, weight, bias)
-        x_part, projected_y = out.split(
-            [conv.out_channels, proj.out_channels], dim=1)
-        return x_part, projected_y
-
-    def forward(self,
-                x: Tensor,
-                h: Optional[Tensor],
-                x_part: Optional[Tensor] = None,
-                next_block: Optional[nn.Module] = None) -> tuple:
-        """Run the stage: ``(x, h)``, or ``(x, h, next_x_part)`` when
-        ``next_block`` is given.
-
-        ``x_part`` is the first block's ``conv1_x(x)`` if the previous stage
-        computed it; ``next_block`` is the next stage's first block, with
-        whose conv1 this stage's last RLA projection may then share a GEMM
-        (``split_conv1``); ``next_x_part`` is that block's ``conv1_x`` of
-        the returned x, or None if the GEMM was not shared.
-        """
-        if self.with_cp and torch.is_grad_enabled():
-            for i in range(self.num_blocks):  # conv1 recomputed: no x_part
-                x, h = checkpoint(self._step, x, h, i, use_reentrant=False)
-            return (x, h) if next_block is None else (x, h, None)
-        for i in range(self.num_blocks):
-            x, y = self._block(i, x, h, x_part)
-            h = pool_hidden(h, self[i].stride)
-            x_part = None
-            if i >= self.num_updates:
-                continue
-            if self._shares_gemm(i, y, next_block):
-                x_part, projected_y = self._shared_gemm(
-                    y, self._next_block(i, next_block))
-                h = self.rla.update(h, projected_y, i, owns_projection=False)
-            else:
-                h = self.rla(h, y, i)
-        return (x, h) if next_block is None else (x, h, x_part)
+        super().__init__(list(blocks), unit, num_updates, with_cp,
+                         split_conv1)
+        self.rla_channel = rla_channel

@@ -1,0 +1,287 @@
+"""The recurrent layer aggregation (RLA) recurrence: Eq. (11) and the stage
+that runs it.
+
+RLA paper: Zhao, Fang and Li, *Recurrence along Depth: Deep Convolutional
+Neural Networks with Recurrent Layer Aggregation*, NeurIPS 2021,
+arXiv:2110.11852. For the j-th block of a stage, with y_j the block feature
+that RLA aggregates (Sec. 3.3, Eq. (11), Fig. 3)::
+
+    h_j = g( BN_j( h_{j-1} + conv1x1(y_j) ) ),   g = conv3x3 o tanh
+
+- :class:`RLAUnit` owns Eq. (11): the projection ``conv_out`` (y -> k, the
+  authors' name, kept for their checkpoints), one BN per update (``norms``,
+  "unshared", guideline 2 of Sec. 3.3) and the recurrent conv
+  ``recurrent_conv`` (k -> k), shared by the blocks of a stage or, in
+  RLA-MobileNetV2, by several groups of a resolution stage.
+- :class:`RLALayer` is a stage: blocks ``0 .. n-1`` then the unit ``rla``.
+  It runs the loop over the blocks (each reads ``cat(x, h)``, Fig. 3; h is
+  average-pooled at strided blocks, guideline 3), and is the one place that
+  decides how ``conv1(cat(x, h))`` is computed (``rla_conv1.py``).
+- ``h = None`` is the zero state h_0 = 0 that starts the recurrence in every
+  RLA network, so nothing is computed on zeros.
+
+**Deferred updates (the CPU fast path).** With ``rla_source='output'`` (the
+authors' code) the feature y_j that updates h *is* the next block's input x.
+On the split path the stage therefore leaves the update with y_j pending and
+lets its consumer, the next block (in this stage or the next one), finish
+Eq. (11) at its own input: when that block's first conv is a plain 1x1 conv
+of ``cat(x, h)``, ``conv_out(x)`` and the conv's x half run as one GEMM
+(``conv1_x_and_projection``). A stage therefore takes and returns
+``(x, h, pending)``; :func:`apply_pending_update` finishes a pending update
+wherever a consumer has no GEMM to share (the end of the network).
+"""
+from typing import NamedTuple, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from .rla_conv1 import (check_split_conv1, conv1_x_and_projection,
+                        is_plain_1x1, uses_split_conv1)
+
+
+def pool_hidden(h: Optional[Tensor], stride: int) -> Optional[Tensor]:
+    """Average-pool the hidden state by ``stride`` (Sec. 3.3, guideline 3).
+
+    ``ceil_mode`` makes the result ceil(H / stride) x ceil(W / stride), the
+    size that a stride-s conv with 'same' padding gives, so h keeps matching
+    x on odd inputs (the authors' ``AvgPool2d(2, 2)`` floors and breaks
+    there; on even sizes both are identical). ``None`` (h = 0) stays None.
+    """
+    if stride == 1 or h is None:
+        return h
+    return F.avg_pool2d(
+        h, stride, stride, ceil_mode=True, count_include_pad=False)
+
+
+class RLAUnit(BaseModule):
+    """Eq. (11) of one stage: the projection, one norm per update and the
+    recurrent conv.
+
+    Args:
+        in_channels (int): Channels of y (the stage's block features).
+        rla_channel (int): k, the channels of the hidden state h.
+        num_updates (int): Number of h updates in the stage (one norm each):
+            the number of blocks, or one fewer when the last update feeds
+            nothing (a detection backbone's last stage).
+        conv_cfg (dict, optional): Config of the convs.
+        norm_cfg (dict): Config of the per-update norms (BN, SyncBN, GN...).
+        recurrent_groups (int): Groups of the recurrent conv; ``rla_channel``
+            makes it depthwise (RLA-MobileNetV2, App. B.2.1).
+        shared_recurrent_conv (nn.Module, optional): Use this recurrent conv,
+            owned (and saved in the state dict) by the backbone, instead of
+            building one: RLA-MobileNetV2 shares one per resolution stage
+            across groups of different widths.
+
+    Example:
+        >>> unit = RLAUnit(256, 32, num_updates=3)
+        >>> h = torch.zeros(2, 32, 14, 14)
+        >>> unit(h, torch.rand(2, 256, 14, 14), 0).shape
+        torch.Size([2, 32, 14, 14])
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 rla_channel: int,
+                 num_updates: int,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: dict = dict(type='BN'),
+                 recurrent_groups: int = 1,
+                 shared_recurrent_conv: Optional[nn.Module] = None,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg)
+        self.conv_out = build_conv_layer(
+            conv_cfg, in_channels, rla_channel, kernel_size=1, bias=False)
+        self.norms = nn.ModuleList(
+            build_norm_layer(norm_cfg, rla_channel)[1]
+            for _ in range(num_updates))
+        if shared_recurrent_conv is None:
+            self.recurrent_conv = build_conv_layer(
+                conv_cfg,
+                rla_channel,
+                rla_channel,
+                kernel_size=3,
+                padding=1,
+                groups=recurrent_groups,
+                bias=False)
+        else:
+            # A plain attribute, not a submodule: the owner saves, moves and
+            # freezes it once, and this unit's state dict stays its own.
+            object.__setattr__(self, 'recurrent_conv', shared_recurrent_conv)
+
+    def forward(self, h: Optional[Tensor], y: Tensor, index: int) -> Tensor:
+        """Return h after update ``index`` with feature y (h=None: h = 0)."""
+        return self.update(h, self.conv_out(y), index)
+
+    def update(self,
+               h: Optional[Tensor],
+               projected_y: Tensor,
+               index: int,
+               inplace: bool = True) -> Tensor:
+        """Eq. (11) given ``projected_y = conv_out(y)``.
+
+        ``inplace=False`` when ``projected_y`` is a view of a GEMM output
+        that another consumer still reads.
+        """
+        # In place on fresh tensors: neither conv nor norm backward reads its
+        # own output, and tanh_ keeps the output that tanh backward needs.
+        # IEEE addition is commutative, so `y + h` equals `h + y` bit for bit.
+        if h is not None:
+            projected_y = projected_y.add_(h) if inplace else projected_y + h
+        return self.recurrent_conv(
+            torch.tanh_(self.norms[index](projected_y)))
+
+
+class PendingUpdate(NamedTuple):
+    """Update ``index`` of ``unit`` with y = the current x, not yet applied
+    (see the module docstring)."""
+    unit: RLAUnit
+    index: int
+
+
+def apply_pending_update(
+        pending: Optional[PendingUpdate],
+        h: Optional[Tensor],
+        x: Tensor,
+        conv1: Optional[nn.Module] = None
+) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+    """Finish a pending update of h with y = x; return ``(h, conv1_x)``.
+
+    ``conv1``: the consumer's first conv if it reads ``cat(x, h)``. When it
+    and the projection are plain 1x1 convs, both run as one GEMM and
+    ``conv1_x`` is the x half of ``conv1(cat(x, h))``; otherwise it is None.
+    """
+    if pending is None:
+        return h, None
+    unit, index = pending
+    if conv1 is None or not (is_plain_1x1(conv1)
+                             and is_plain_1x1(unit.conv_out)):
+        return unit(h, x, index), None
+    conv1_x, projected_y = conv1_x_and_projection(x, conv1, unit.conv_out)
+    return unit.update(h, projected_y, index, inplace=False), conv1_x
+
+
+def concat_hidden(x: Tensor, h: Tensor, norm: nn.Module,
+                  act=F.relu) -> Tensor:
+    """The classification output ``cat(x, act(norm(h)))`` (Sec. 3.3, item 4
+    of the guidelines: the last hidden state joins the last features)."""
+    return torch.cat([x, act(norm(h))], dim=1)
+
+
+class RLALayer(BaseModule):
+    """One RLA stage: blocks ``0 .. n-1`` and the stage's :class:`RLAUnit`.
+
+    A block is called as ``block(x, h, conv1_x, path)`` and returns
+    ``(out, y)``, y being the feature of the RLA update; it has a ``stride``
+    and, if its first conv reads ``cat(x, h)`` directly (so that the conv's x
+    half can share a GEMM with a pending projection), ``cat_conv1`` names
+    that conv (else ``cat_conv1`` is None). See ``RLABlockMixin``.
+
+    Args:
+        blocks (Sequence[nn.Module]): The stage's blocks.
+        unit (RLAUnit, optional): The stage's RLA unit, None when the stage
+            makes no update.
+        num_updates (int): Blocks ``0 .. num_updates-1`` update h.
+        with_cp (bool): Checkpoint each block with its h update
+            (non-reentrant, because the unit is shared by the blocks).
+        recompute_cat (bool): On the concatenation path, keep x and h rather
+            than ``cat(x, h)`` for conv1's backward (``conv_on_cat``; same
+            bits, less memory). Checkpointed blocks (``with_cp``) run the
+            plain op: recomputation already frees what it saves.
+        split_conv1 (bool | str): How blocks compute ``conv1(cat(x, h))``:
+            True splits it into ``conv1_x(x) + conv1_h(h)`` and defers the
+            updates whose y is the next block's input (module docstring);
+            False keeps the concatenation, the authors' op order; 'auto'
+            splits on CPU tensors only.
+
+    Example:
+        >>> from rla_mm.models.layers import RLABottleneck
+        >>> blocks = [RLABottleneck(64, 16, rla_channel=8) for _ in range(2)]
+        >>> layer = RLALayer(blocks, RLAUnit(64, 8, 2), num_updates=2)
+        >>> x, h, pending = layer(torch.rand(1, 64, 8, 8), None)
+        >>> x.shape, h.shape
+        (torch.Size([1, 64, 8, 8]), torch.Size([1, 8, 8, 8]))
+    """
+
+    def __init__(self,
+                 blocks: Sequence[nn.Module],
+                 unit: Optional[RLAUnit],
+                 num_updates: int,
+                 with_cp: bool = False,
+                 split_conv1: Union[bool, str] = 'auto',
+                 recompute_cat: bool = True,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg)
+        check_split_conv1(split_conv1)
+        for i, block in enumerate(blocks):
+            self.add_module(str(i), block)
+        self.num_blocks = len(blocks)
+        self.num_updates = num_updates
+        self.rla = unit
+        self.with_cp = with_cp
+        self.split_conv1 = split_conv1
+        self.recompute_cat = recompute_cat
+
+    def __getitem__(self, index: int) -> nn.Module:
+        if not -self.num_blocks <= index < self.num_blocks:
+            raise IndexError(f'block index {index} out of range for a stage '
+                             f'of {self.num_blocks} blocks')
+        return self._modules[str(index % self.num_blocks)]
+
+    def __len__(self) -> int:
+        return self.num_blocks
+
+    def __iter__(self):
+        """The blocks (not the unit), as iterating mmdet's ResLayer gives."""
+        return (self[i] for i in range(self.num_blocks))
+
+    def _step(self, index: int, x: Tensor, h: Optional[Tensor],
+              pending: Optional[PendingUpdate], path: str) -> tuple:
+        """Block ``index`` and its update: ``(x, h, pending)``."""
+        block = self[index]
+        split = path == 'split'
+        h, conv1_x = apply_pending_update(
+            pending, h, x, block.cat_conv1 if split else None)
+        x, y = block(x, h, conv1_x, path)
+        h = pool_hidden(h, block.stride)
+        if index >= self.num_updates:
+            return x, h, None
+        if split and y is x:  # Eq. (11) with y = the next block's input
+            return x, h, PendingUpdate(self.rla, index)
+        return x, self.rla(h, y, index), None
+
+    def forward(self,
+                x: Tensor,
+                h: Optional[Tensor],
+                pending: Optional[PendingUpdate] = None) -> tuple:
+        """Run the stage on x and h (None: h = 0) and a pending update of the
+        previous stage; return ``(x, h, pending)`` for the next stage."""
+        with_cp = self.with_cp and torch.is_grad_enabled()
+        if uses_split_conv1(self.split_conv1, x):
+            path = 'split'
+        elif self.recompute_cat and not with_cp:
+            path = 'cat_recompute'
+        else:
+            path = 'cat'
+        for i in range(self.num_blocks):
+            if with_cp:
+                x, h, pending = checkpoint(
+                    self._step, i, x, h, pending, path, use_reentrant=False)
+            else:
+                x, h, pending = self._step(i, x, h, pending, path)
+        return x, h, pending
+
+
+class RLABlockMixin:
+    """What :class:`RLALayer` needs from an RLA block besides
+    ``forward(x, h, conv1_x=None, path='cat_recompute') -> (out, y)`` and
+    ``stride``: ``cat_conv1``, the first conv if it reads ``cat(x, h)``
+    directly (post-activation ResNet blocks), else None (pre-activation or
+    inverted residual blocks, where a norm or a conv comes first)."""
+
+    @property
+    def cat_conv1(self) -> Optional[nn.Module]:
+        return None
