@@ -103,11 +103,6 @@ class HiddenStateRecorder:
         self._handles = []
 
 
-def rms(h):
-    """Norm of h comparable across resolutions: ||h||_2 / sqrt(numel)."""
-    return float(h.pow(2).mean().sqrt())
-
-
 def rms(h: torch.Tensor) -> float:
     """Norm of h comparable across resolutions: ||h||_2 / sqrt(numel)."""
     return float(h.pow(2).mean().sqrt())

@@ -16,19 +16,11 @@ from mmcv.cnn import fuse_conv_bn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from rla_mm.models import RLAECAResNet, RLAResNet
+from rla_mm.testing.norms import randomize_bn
 
 TINY = dict(base_channels=16, rla_channel=8)
 
 
-def _randomize_bn(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=g) * .1)
-            m.running_var.copy_(torch.rand(n, generator=g) + .5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + .5)
-            m.bias.data.copy_(torch.randn(n, generator=g) * .1)
 
 
 def _backbones():
@@ -58,7 +50,7 @@ def test_fuse_conv_bn_gives_equal_outputs(depth, split_conv1):
     model = RLAResNet(depth, split_conv1=split_conv1, zero_init_residual=False,
                       eca_kernel_sizes=(3, 3, 5, 5) if depth == 50 else None,
                       **TINY)
-    _randomize_bn(model)
+    randomize_bn(model)
     model = model.double().eval()
     x = torch.rand(2, 3, 67, 45, dtype=torch.float64)
     with torch.no_grad():

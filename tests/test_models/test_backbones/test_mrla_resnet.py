@@ -14,6 +14,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from rla_mm.models import MRLALight, MRLAResNet
 from rla_mm.testing.authors_mrla import resnet50_mrlal
+from rla_mm.testing.norms import randomize_bn
 
 # narrow models: BasicBlock widths 16..128, Bottleneck widths 64..512
 TINY = dict(base_channels=16, mrla_head_dim=8)
@@ -31,16 +32,6 @@ def _classifier(depth):
         head=dict(type='LinearClsHead', num_classes=1000, in_channels=2048))
 
 
-def _randomize_norms(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=g) * .1)
-            m.running_var.copy_(torch.rand(n, generator=g) + .5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + .5)
-            m.bias.data.copy_(torch.randn(n, generator=g) * .1)
-    return model
 
 
 # ------------------------------------------------------------------ counts
@@ -64,7 +55,7 @@ def test_detection_backbone_count():
 # ------------------------------------------------------ the authors' forward
 def test_same_stage_features_as_the_authors_network_float64():
     torch.manual_seed(0)
-    theirs = _randomize_norms(resnet50_mrlal()).double().eval()
+    theirs = randomize_bn(resnet50_mrlal()).double().eval()
     ours = MRLAResNet(50).double().eval()
     from rla_mm.converters.mrla import authors_to_rla_mm_backbone
     theirs_sd = {k: v for k, v in theirs.state_dict().items()
@@ -103,7 +94,7 @@ def test_dilated_stage_keeps_v_undilated():
 # -------------------------------------------------------- the recurrence
 def test_carried_recurrence_threads_o_through_blocks():
     torch.manual_seed(0)
-    shortcut = _randomize_norms(MRLAResNet(18, **TINY)).double().eval()
+    shortcut = randomize_bn(MRLAResNet(18, **TINY)).double().eval()
     carried = MRLAResNet(18, recurrence='carried', **TINY).double().eval()
     carried.load_state_dict(shortcut.state_dict())
     x = torch.rand(2, 3, 64, 64, dtype=torch.float64)
@@ -284,7 +275,7 @@ def test_torch_compile_sees_one_graph(recurrence, train):
 @pytest.mark.slow
 def test_torch_compile_fullgraph_matches_eager():
     torch.manual_seed(0)
-    model = _randomize_norms(MRLAResNet(18, **TINY)).eval()
+    model = randomize_bn(MRLAResNet(18, **TINY)).eval()
     x = torch.rand(2, 3, 67, 45)
     compiled = torch.compile(model, fullgraph=True)
     with torch.no_grad():
@@ -298,7 +289,7 @@ def test_onnx_export_runs_in_onnxruntime(recurrence, tmp_path):
     PyTorch outputs."""
     ort = pytest.importorskip('onnxruntime')
     torch.manual_seed(0)
-    model = _randomize_norms(MRLAResNet(50, recurrence=recurrence,
+    model = randomize_bn(MRLAResNet(50, recurrence=recurrence,
                                         **TINY)).eval()
     outs = [f'out{i}' for i in range(4)]
     axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}

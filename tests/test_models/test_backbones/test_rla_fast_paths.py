@@ -13,26 +13,17 @@ import copy
 
 import pytest
 import torch
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from rla_mm.models import RLAResNet
 from rla_mm.analysis.memory import StoragePeakTracker
 from rla_mm.models.layers import (RLABottleneck, RLAResLayer,
                                   apply_pending_update)
 from rla_mm.testing.reference_rla import reference_forward
+from rla_mm.testing.norms import randomize_bn
 
 TINY = dict(base_channels=16, rla_channel=8)
 
 
-def _randomize_bn(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=g) * .1)
-            m.running_var.copy_(torch.rand(n, generator=g) + .5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + .5)
-            m.bias.data.copy_(torch.randn(n, generator=g) * .1)
 
 
 def _assert_close(got, want, rel, msg=''):
@@ -46,7 +37,7 @@ def _assert_close(got, want, rel, msg=''):
 def _model(depth=50, **kwargs):
     torch.manual_seed(0)
     model = RLAResNet(depth, zero_init_residual=False, **TINY, **kwargs)
-    _randomize_bn(model)
+    randomize_bn(model)
     return model
 
 

@@ -8,19 +8,11 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from rla_mm.models import RLAECAResNet, RLAResNet
 from rla_mm.testing.reference_rla import reference_forward
+from rla_mm.testing.norms import randomize_bn
 
 TINY = dict(base_channels=16, rla_channel=8)
 
 
-def _randomize_bn(model):
-    """Give every norm non-trivial statistics and affine parameters."""
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * .1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + .5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + .5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * .1)
 
 
 @pytest.mark.parametrize('depth', [18, 50])
@@ -62,7 +54,7 @@ def test_matches_plain_reference(rla_source, depth, eca, concat_hidden,
                       concat_hidden=concat_hidden, zero_init_residual=False,
                       split_conv1=split_conv1, **TINY)
     model.init_weights()
-    _randomize_bn(model)
+    randomize_bn(model)
     model.double()
     x = torch.rand(2, 3, 67, 45, dtype=torch.float64)
     for training in (False, True):
@@ -84,7 +76,7 @@ def test_concatenation_path_is_the_reference_bit_for_bit(rla_source):
                       rla_source=rla_source, concat_hidden=True,
                       zero_init_residual=False, split_conv1=False, **TINY)
     model.init_weights()
-    _randomize_bn(model)
+    randomize_bn(model)
     x = torch.rand(2, 3, 67, 45)
     for training in (False, True):
         model.train(training)

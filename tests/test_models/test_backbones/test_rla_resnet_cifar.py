@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from rla_mm.models import RLAResNetCIFAR
 from rla_mm.testing.reference_rla import reference_cifar_forward
+from rla_mm.testing.norms import randomize_bn
 
 
 @pytest.fixture(autouse=True)
@@ -97,15 +97,6 @@ def test_rla_channel_sweep_matches_table13(k, paper):
 
 
 # ------------------------------------------------------------ forward
-def _randomize_bn(model):
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            c = m.num_features
-            m.running_mean.copy_(torch.randn(c, generator=g) * .1)
-            m.running_var.copy_(torch.rand(c, generator=g) + .5)
-            m.weight.data.copy_(torch.rand(c, generator=g) + .5)
-            m.bias.data.copy_(torch.randn(c, generator=g) * .1)
 
 
 @pytest.mark.parametrize('depth', [20, 164])
@@ -118,7 +109,7 @@ def test_matches_plain_reference(depth, preact, rla_source):
                            rla_channel=4,
                            base_channels=8 if depth == 164 else 16)
     model.init_weights()
-    _randomize_bn(model)
+    randomize_bn(model)
     # float64: the random-BN network amplifies float32 rounding, and the
     # post-activation blocks may sum conv1's x and h parts in another order
     # (split_conv1) than the reference's concatenation
