@@ -19,12 +19,14 @@ Example:
 """
 import io
 import os.path as osp
+import sys
 import warnings
 from typing import Optional, Tuple
 
 __all__ = [
     'InputError', 'check_image', 'load_model_index', 'resolve_config',
-    'check_inputs', 'task_of', 'build_inferencer', 'random_weights_suffix'
+    'check_inputs', 'figure_inputs', 'task_of', 'build_inferencer',
+    'random_weights_suffix'
 ]
 
 
@@ -154,6 +156,24 @@ def check_inputs(image: str, config: str, weights: Optional[str],
     if weights is not None and not osp.isfile(weights):
         raise InputError(f'checkpoint file not found: {weights}')
     return config, weights, source
+
+
+def figure_inputs(image: str, config: str, weights: Optional[str],
+                  model_index: str, root: str, untrained: str):
+    """:func:`check_inputs` for a figure tool's ``main``: a bad input exits
+    with one ``error:`` line; no weights print a warning that the figure
+    shows ``untrained`` (e.g. 'an untrained h'). Returns (config, weights).
+    """
+    try:
+        config, weights, _ = check_inputs(image, config, weights,
+                                          model_index, root)
+    except InputError as e:
+        sys.exit(f'error: {e}')
+    if weights is None:
+        print('WARNING: no --weights: the model keeps its RANDOM '
+              f'initialisation; the figure shows {untrained}.',
+              file=sys.stderr)
+    return config, weights
 
 
 def task_of(cfg) -> str:

@@ -33,8 +33,8 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from rla_mm.analysis.inference import (InputError, build_inferencer,
-                                       check_inputs, random_weights_suffix)
+from rla_mm.analysis.inference import (build_inferencer, figure_inputs,
+                                       random_weights_suffix)
 from rla_mm.analysis.outputs import add_out_dir
 from rla_mm.engine.fileio import atomic_write_bytes
 from rla_mm.models.layers import MRLALight
@@ -205,16 +205,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        config, weights, _ = check_inputs(args.image, args.config,
-                                          args.weights, MODEL_INDEX,
-                                          REPO_ROOT)
-    except InputError as e:
-        sys.exit(f'error: {e}')
-    if weights is None:
-        print('WARNING: no --weights: the model keeps its RANDOM '
-              'initialisation; the figure shows untrained gates.',
-              file=sys.stderr)
+    config, weights = figure_inputs(args.image, args.config, args.weights,
+                                    MODEL_INDEX, REPO_ROOT, 'untrained gates')
     try:
         out, out_json, blocks = visualize(args.image, config, weights,
                                           args.out_dir, args.device)

@@ -42,8 +42,8 @@ from collections import OrderedDict
 import numpy as np
 
 from rla_mm.analysis.hidden_state import HiddenStateRecorder, rms
-from rla_mm.analysis.inference import (InputError, build_inferencer,
-                                       check_inputs, random_weights_suffix)
+from rla_mm.analysis.inference import (build_inferencer, figure_inputs,
+                                       random_weights_suffix)
 from rla_mm.analysis.outputs import add_out_dir, output_path
 from rla_mm.engine.fileio import atomic_write_bytes
 
@@ -201,16 +201,8 @@ def visualize(image, config, weights=None, out=None, device='cpu'):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        config, weights, _ = check_inputs(args.image, args.config,
-                                          args.weights, MODEL_INDEX,
-                                          REPO_ROOT)
-    except InputError as e:
-        sys.exit(f'error: {e}')
-    if weights is None:
-        print('WARNING: no --weights: the model keeps its RANDOM '
-              'initialisation; the figure shows an untrained h.',
-              file=sys.stderr)
+    config, weights = figure_inputs(args.image, args.config, args.weights,
+                                    MODEL_INDEX, REPO_ROOT, 'an untrained h')
     name = osp.basename(figure_path('', args.image, weights))
     out = output_path(args, name, legacy='out')
     try:
