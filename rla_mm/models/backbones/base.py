@@ -70,6 +70,12 @@ class ResNetFreezeMixin(FreezeStagesMixin):
             modules.append(getattr(self, f'layer{i}'))
         return modules
 
+    def train(self, mode: bool = True):
+        # mmdet's and mmpretrain's ResNet.train already call _freeze_stages
+        # (this mixin's) and apply norm_eval; only the return value is ours.
+        super(FreezeStagesMixin, self).train(mode)
+        return self
+
 
 def resolve_norm_eval(norm_eval: Optional[bool]) -> bool:
     """The ``norm_eval`` default of a ResNet-style rla_mm backbone.
