@@ -66,6 +66,13 @@ _FIXED = dict(stem=STEM, body=BODY, shortcut=SHORTCUT, conv1=CONV1,
               hidden_norm=HIDDEN_OUT)
 
 
+# Elementwise ops of Eq. (11) that the stage runner runs for a deferred
+# update: h + conv_out(y), tanh (on the CPU fast path 2 sigmoid(2z) - 1) and
+# the copy that makes the recurrent conv's input channels-last.
+_UPDATE_OPS = ('aten::add', 'aten::tanh', 'aten::sigmoid', 'aten::mul',
+               'aten::sub', 'aten::contiguous', 'aten::clone', 'aten::copy')
+
+
 class PartLabels:
     """Label the forward of every module of an RLA backbone that plays a
     role (see the module docstring) with a ``record_function`` range.
@@ -200,7 +207,7 @@ def classify(evt, rla_channel: int):
     if role == 'block':  # before norm1: how conv1 reads cat(x, h)
         if name == 'aten::cat':
             return CAT
-        if name.startswith('aten::add'):
+        if name.startswith(('aten::add', 'aten::baddbmm')):
             return CONV1_H  # conv1_h(h) + conv1_x(x)
         if 'conv' in name and _in_channels(evt) == rla_channel:
             return CONV1_H
@@ -210,7 +217,7 @@ def classify(evt, rla_channel: int):
     if role == 'layer':  # the stage runner's own ops
         if 'pool' in name:
             return POOL
-        if name.startswith(('aten::add', 'aten::tanh')):
+        if name.startswith(_UPDATE_OPS):
             return UPDATE
         shapes = evt.input_shapes or []
         if 'conv' in name and len(shapes) > 1 and shapes[1]:
