@@ -62,10 +62,9 @@ def tanh_(z: Tensor, fast: bool = False) -> Tensor:
 
     With ``fast`` in eager CPU inference (no autograd, not compiling or
     exporting) it is computed as ``2 sigmoid(2z) - 1``: the same function,
-    within 2e-7 in float32, in four vectorised passes that take 0.4x the
-    time of torch's CPU tanh (about 0.5% of an RLA-ResNet-50 inference step,
-    docs/speed.md). Training, torch.compile and ONNX export get
-    ``torch.tanh_`` itself.
+    within 2e-7 in float32, in four vectorised passes that together take
+    less time than torch's CPU tanh kernel (docs/speed.md). Training,
+    torch.compile and ONNX export get ``torch.tanh_`` itself.
     """
     if fast and z.device.type == 'cpu' and not torch.is_grad_enabled() \
             and not (torch.compiler.is_compiling() or torch.jit.is_tracing()
@@ -148,7 +147,8 @@ class RLAUnit(BaseModule):
 
         ``inplace=False`` when ``projected_y`` is a view of a GEMM output
         that another consumer still reads. ``fast``: the stage runs the CPU
-        fast path, where float rounding may differ (:func:`tanh_`).
+        fast path: tanh as in :func:`tanh_`, and the recurrent conv (so the
+        returned h) channels-last; float rounding may differ.
         """
         # In place on fresh tensors: neither conv nor norm backward reads its
         # own output, and tanh_ keeps the output that tanh backward needs.
