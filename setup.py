@@ -24,6 +24,7 @@ setup(
     long_description=open('README.md').read() if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
+    package_data={'rla_mm.analysis': ['*.yml']},
     python_requires='>=3.8',
     install_requires=[
         'torch>=1.8', 'mmengine>=0.10.0,<1.0', 'mmcv>=2.0.0,<2.2.0',

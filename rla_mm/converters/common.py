@@ -1,12 +1,11 @@
 """What every checkpoint converter of rla_mm shares: the safe load, the
 format dispatch, the key/shape checks against the target model, and the
-atomic save.
-
-The families of foreign checkpoints (the RLA-Net authors' files, the
-MRLA authors' files, ...) plug in through :func:`register_family`; see the
-package docstring of :mod:`rla_mm.converters` for the contract.
+atomic save. The families of foreign checkpoints (the RLA-Net authors'
+files, the MRLA authors' files, ...) plug in through :func:`register_family`;
+see the package docstring of :mod:`rla_mm.converters` for the contract.
 """
 import importlib
+import inspect
 import io
 import os
 import os.path as osp
@@ -143,7 +142,7 @@ def convert_checkpoint(src: str,
         if family not in FAMILIES:
             raise ValueError(f'`family` must be one of '
                              f"{('auto', *FAMILIES)}, got {family!r}")
-        return FAMILIES[family].convert(src, dst, force=force, **options)
+        return _convert_with(FAMILIES[family], src, dst, force, options)
     state_dict, _ = load_weights_only(src)
     found = detect_family(state_dict)
     if found is None:
@@ -151,7 +150,16 @@ def convert_checkpoint(src: str,
                           for f in FAMILIES.values())
         raise ValueError(f'{src} is not a checkpoint of a family rla_mm '
                          f'converts ({known})')
-    return found.convert(src, dst, force=force, **options)
+    return _convert_with(found, src, dst, force, options)
+
+
+def _convert_with(family, src, dst, force, options: dict) -> dict:
+    """``family.convert``; a named error for an option it does not take."""
+    unknown = set(options) - set(inspect.signature(family.convert).parameters)
+    if unknown:
+        raise ValueError(f'`{sorted(unknown)[0]}` does not apply to '
+                         f'{family.name} checkpoints ({family.description})')
+    return family.convert(src, dst, force=force, **options)
 
 
 # ------------------------------------------------------------ the target

@@ -44,6 +44,10 @@ from .common import (CheckpointFamily, build_target, check_and_fill,
                      check_destination, classifier_target, finish_conversion,
                      load_weights_only, register_family, source_meta,
                      split_detector)
+from .rlanet_variants import (VARIANT_LAYOUTS, VARIANT_OPTIONS,
+                              arch_of_checkpoint, check_arch_depth,
+                              is_widened_resnet, parse_arch, resolve_variant,
+                              variant_rules, widened_backbone_cfg)
 
 MODEL_TYPES = ('auto', 'rla_resnet', 'rla_mobilenet_v2')
 
@@ -89,8 +93,9 @@ def _require(sd: dict, key: str, what: str) -> torch.Tensor:
 def detect_model_type(sd: dict) -> str:
     if 'recurrent_dsconvs.0.weight' in sd:
         return 'rla_mobilenet_v2'
-    if 'recurrent_convs.0.weight' in sd:
-        return 'rla_resnet'
+    if any(k.startswith('recurrent_convs.0.') for k in sd) or \
+            'stages.0.0.conv_out.weight' in sd or is_widened_resnet(sd):
+        return 'rla_resnet'  # the main model or one of its variants
     raise KeyError('cannot detect the architecture: neither '
                    '`recurrent_convs.0.weight` (RLA-ResNet) nor '
                    '`recurrent_dsconvs.0.weight` (dsRLA-MobileNetV2) is in '
@@ -120,7 +125,9 @@ def resnet_backbone_cfg(sd: dict) -> dict:
         raise KeyError(f'no RLA-ResNet has {blocks} '
                        f'{"Bottleneck" if bottleneck else "BasicBlock"}s per '
                        f'stage (known depths: {known})')
-    k = _require(sd, 'conv_outs.0.weight', 'RLA 1x1 conv').shape[0]
+    k_key = 'stages.0.0.conv_out.weight' \
+        if 'stages.0.0.conv_out.weight' in sd else 'conv_outs.0.weight'
+    k = _require(sd, k_key, 'RLA 1x1 conv').shape[0]
     cfg = dict(type='RLAResNet', depth=depth, rla_channel=int(k))
     eca = _eca_kernels(sd, len(blocks), 'stages.{}.0.eca.conv.weight')
     if eca is not None:
@@ -241,13 +248,19 @@ _DETECTION_ONLY_MISSING = re.compile(
     r'(layer\d+\.rla\..*|recurrent_convs\.\d+\..*|hidden_norm\..*|conv2\..*)')
 
 
-def map_backbone_keys(sd: dict, model_type: str) -> Dict[str, str]:
-    """Source key -> rla_mm backbone key, for every backbone key of ``sd``.
+def map_backbone_keys(sd: dict, model_type: str,
+                      layout: str = 'main') -> Dict[str, str]:
+    """Source key -> rla_mm backbone key, for every backbone key of ``sd``
+    (``layout``: of an RLA-ResNet variant, ``rlanet_variants.py``).
 
     Raises KeyError naming the first key that no rule knows.
     """
-    rules = _rules_resnet() if model_type == 'rla_resnet' \
-        else _rules_mobilenet()
+    if model_type != 'rla_resnet':
+        rules = _rules_mobilenet()
+    elif layout == 'widened':
+        rules = variant_rules(layout)
+    else:
+        rules = variant_rules(layout) + _rules_resnet()
     mapping = {}
     for key in sd:
         for pattern, target in rules:
@@ -265,7 +278,8 @@ def convert_rlanet_checkpoint(src: str,
                               dst: Optional[str] = None,
                               model_type: str = 'auto',
                               config: Optional[str] = None,
-                              force: bool = False) -> dict:
+                              force: bool = False,
+                              arch: Optional[str] = None) -> dict:
     """Convert SRC (the authors' format) and write DST atomically.
 
     Args:
@@ -277,6 +291,11 @@ def convert_rlanet_checkpoint(src: str,
             ``model`` the whole converted state dict must match (detector
             necks and heads are otherwise only renamed, not checked).
         force: allow DST to be SRC itself (the original is replaced).
+        arch: the authors' model function the file was trained with
+            (``rlav2_resnet50``, ``rlalstm_resnet50``, ``resnet50_k``...),
+            for the ablation variants whose keys do not tell (the main
+            model and v1-v6 share them); default: the file's ``arch``
+            field, else detected from the keys (``rlanet_variants.py``).
 
     Returns:
         The checkpoint that was (or would be) written.
@@ -298,9 +317,22 @@ def convert_rlanet_checkpoint(src: str,
         rest = {}
     if model_type == 'auto':
         model_type = detect_model_type(backbone_sd)
-    backbone = resnet_backbone_cfg(backbone_sd) if model_type == 'rla_resnet' \
-        else mobilenet_backbone_cfg(backbone_sd)
-    mapping = map_backbone_keys(backbone_sd, model_type)
+    if arch is not None:
+        parse_arch(arch)  # a named error before anything else
+    layout = 'main'
+    if model_type == 'rla_resnet':
+        # the file's own arch names the variant; only --arch must also
+        # name the file's depth (released files say rla_resnet50 for all)
+        variant, _ = resolve_variant(
+            backbone_sd, arch or arch_of_checkpoint(ckpt), is_detector)
+        layout = VARIANT_LAYOUTS[variant]
+        backbone = widened_backbone_cfg(backbone_sd, _RESNET_DEPTHS) \
+            if layout == 'widened' else resnet_backbone_cfg(backbone_sd)
+        backbone.update(VARIANT_OPTIONS[variant])
+        check_arch_depth(arch, backbone['depth'])
+    else:
+        backbone = mobilenet_backbone_cfg(backbone_sd)
+    mapping = map_backbone_keys(backbone_sd, model_type, layout)
     mapped = {f'backbone.{dst_key}': (src_key, backbone_sd[src_key])
               for src_key, dst_key in mapping.items()}
 
@@ -323,7 +355,7 @@ def convert_rlanet_checkpoint(src: str,
     else:
         meta['source_format'] = 'rlanet_imagenet'
         backbone['out_indices'] = [3] if model_type == 'rla_resnet' else [7]
-        backbone['concat_hidden'] = True
+        backbone['concat_hidden'] = layout != 'widened'  # h joins the head
         head_map = _HEAD_KEYS[model_type]
         weight_key = next(k for k, v in head_map.items() if v == 'weight')
         fc_w = _require(head_sd, weight_key, 'classifier')
@@ -334,6 +366,8 @@ def convert_rlanet_checkpoint(src: str,
         model, meta['head'] = classifier_target(backbone, fc_w, weight_key)
         state_dict, dropped = check_and_fill(model.state_dict(), mapped)
     meta.update(source_meta(ckpt))
+    if arch is not None:
+        meta['arch'] = arch
     meta['backbone'] = backbone
     if dropped:
         meta['dropped_keys'] = dropped
@@ -341,13 +375,15 @@ def convert_rlanet_checkpoint(src: str,
 
 
 def is_rlanet_checkpoint(state_dict: dict) -> bool:
-    """True for the authors' layout (``conv_outs.i`` beside ``stages.i.j``;
-    detector files under ``backbone.``), False for rla_mm's own files
-    (``layerN.rla.conv_out``)."""
+    """True for the authors' layout (``conv_outs.i`` or, unshared,
+    ``stages.i.j.conv_out`` beside ``stages.i.j``; detector files under
+    ``backbone.``; their widened ResNet ``resnet_k``), False for rla_mm's own
+    files (``layerN.rla.conv_out``)."""
     backbone_sd, _ = split_detector(state_dict)
     keys = backbone_sd or state_dict
-    return 'conv_outs.0.weight' in keys and any(
-        k.startswith('stages.0.0.') for k in keys)
+    rla = 'conv_outs.0.weight' in keys or 'stages.0.0.conv_out.weight' in keys
+    return (rla and any(k.startswith('stages.0.0.') for k in keys)) or \
+        is_widened_resnet(keys)
 
 
 RLANET = register_family(

@@ -16,13 +16,15 @@ checkpoints load into these classes as saved:
 Kept on purpose: the recurrent term is the block's shortcut (no state between
 blocks); no ReLU after the MRLA addition; Q/K convs slide over the whole
 pooled C-vector; V keeps dilation 1; lambda ~ N(0, 1) at construction.
-Nothing here imports rla_mm.
+Nothing here imports rla_mm but its sibling port (the stem).
 """
 import math
 
 import torch
 from mmcv.cnn.bricks import DropPath
 from torch import nn
+
+from .authors_rlanet import ResNetStem
 
 
 class mrla_light_layer(nn.Module):  # noqa: N801  (the authors' name)
@@ -96,18 +98,13 @@ class MRLA_Bottleneck(nn.Module):  # noqa: N801
         return out + self.drop_path(self.bn_mrla(self.mrla(out, identity)))
 
 
-class ResNet_mrlal(nn.Module):  # noqa: N801
+class ResNet_mrlal(ResNetStem):  # noqa: N801
     """The authors' ImageNet classifier (and, without ``fc``, their
     MMDetection 2.x backbone)."""
 
     def __init__(self, layers, num_classes=1000, drop_path=0.0,
                  zero_init_last_bn=True):
-        super().__init__()
-        self.inplanes = 64
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        super().__init__()  # the stem: conv1, bn1, relu, maxpool
         for i, blocks in enumerate(layers):
             self.add_module(
                 f'layer{i + 1}',
@@ -143,7 +140,7 @@ class ResNet_mrlal(nn.Module):  # noqa: N801
 
     def features(self, x):
         """The four stage outputs (the detection backbone's forward)."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.stem(x)
         feats = []
         for i in range(1, 5):
             x = getattr(self, f'layer{i}')(x)

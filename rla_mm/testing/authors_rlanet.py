@@ -44,6 +44,22 @@ class eca_layer(nn.Module):  # noqa: N801  (the authors' / ECA-Net's name)
 
 
 # ----------------------------------------------------------------- ResNet
+class ResNetStem(nn.Module):
+    """conv1 (7x7/2), bn1, relu, maxpool (3x3/2): the stem (and its
+    registration order) of every ResNet file of the RLA and MRLA authors."""
+
+    def __init__(self, inplace=True):
+        super().__init__()
+        self.inplanes = 64
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=inplace)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+
+    def stem(self, x):
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
+
 class RLA_BasicBlock(nn.Module):  # noqa: N801
     expansion = 1
 
@@ -118,7 +134,7 @@ class RLA_Bottleneck(nn.Module):  # noqa: N801
         return out, y, h
 
 
-class RLA_ResNet(nn.Module):  # noqa: N801
+class RLA_ResNet(ResNetStem):  # noqa: N801
     """The authors' RLA-ResNet / RLA-ECANet (``ECA`` = 4 kernel sizes)."""
 
     def __init__(self, block, layers, num_classes=1000, rla_channel=32,
@@ -126,11 +142,6 @@ class RLA_ResNet(nn.Module):  # noqa: N801
         super().__init__()
         ECA = ECA or (None, ) * 4  # noqa: N806
         self.rla_channel = rla_channel
-        self.inplanes = 64
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
         conv_outs, recurrent_convs, stages, stage_bns = [], [], [], []
         for i, planes in enumerate((64, 128, 256, 512)):
             blocks, bns = self._make_layer(block, planes, layers[i],
@@ -171,7 +182,7 @@ class RLA_ResNet(nn.Module):  # noqa: N801
 
     def features(self, x):
         """Stage outputs (what a detector reads) and the final x, h."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.stem(x)
         batch, _, height, width = x.size()
         h = torch.zeros(batch, self.rla_channel, height, width,
                         device=x.device, dtype=x.dtype)

@@ -50,11 +50,15 @@ def recurrent_module_reference(x, module):
 
 
 def csr_conv_reference(x, layer):
-    """CSR-Conv Eq. 2 (and the GRU / LSTM cells) as a per-step loop."""
+    """CSR-Conv Eq. 2 (and the GRU / LSTM cells, and the authors' 'ode'
+    cell: copied fill, h_1 = V x_1, h_t = (1 - beta) U h + alpha ReLU(V x_t
+    + U h)) as a per-step loop."""
     n, c, _, _ = x.shape
     t_steps = layer.num_steps
     d = math.ceil(c / t_steps)
-    xp = torch.cat([x, x.new_zeros(n, d * t_steps - c, *x.shape[2:])], 1)
+    fill = x[:, :d * t_steps - c] if layer.cell == 'ode' else x.new_zeros(
+        n, d * t_steps - c, *x.shape[2:])
+    xp = torch.cat([x, fill], 1)
     v, u = layer.input_conv, layer.recurrent_conv
 
     def conv_v(x_t):
@@ -65,7 +69,7 @@ def csr_conv_reference(x, layer):
         if u is None:  # T = 1: U is not built, U * h_0 = U * 0 = 0
             return h.new_zeros(h.shape[0], conv_v(xp[:, :d]).shape[1],
                                *h.shape[2:])
-        return F.conv2d(h, u.weight, None, 1, u.padding, u.dilation)
+        return F.conv2d(h, u.weight, u.bias, 1, u.padding, u.dilation)
 
     big_d = layer.hidden_channels
     out_hw = conv_v(xp[:, :d]).shape[2:]
@@ -76,6 +80,10 @@ def csr_conv_reference(x, layer):
         x_t = xp[:, t * d:(t + 1) * d]
         if layer.cell == 'rnn':
             h = F.relu(conv_u(h) + conv_v(x_t))
+        elif layer.cell == 'ode':
+            r = conv_u(h) if t else 0
+            h = conv_v(x_t) if t == 0 else (1 - layer.beta) * r + \
+                layer.alpha * F.relu(conv_v(x_t) + r)
         elif layer.cell == 'gru':
             vz, vr, vn = conv_v(x_t).chunk(3, 1)
             uz, ur, un = conv_u(h).chunk(3, 1)

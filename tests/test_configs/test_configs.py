@@ -16,7 +16,8 @@ CONFIGS = sorted(
     if '_base_' not in p and not osp.basename(p).startswith('_'))
 PAPER_DET = [c for c in CONFIGS if c.endswith('_fpn_1x_coco.py')
              and '_rla_' in c and 'mobilenet' not in c]
-PAPER_CLS = [c for c in CONFIGS if c.endswith('4xb64_in1k.py')]
+PAPER_CLS = [c for c in CONFIGS if c.endswith('4xb64_in1k.py')
+             and not c.startswith(osp.join('configs', 'rla_ablation'))]
 
 
 def _without_pretrained(node):

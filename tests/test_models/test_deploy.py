@@ -38,6 +38,10 @@ def _backbones():
     if hasattr(models, 'RLAMobileNetV2'):
         yield 'rla-mbv2', lambda: models.RLAMobileNetV2(
             widen_factor=0.35, rla_channel=8, out_indices=(2, 4, 7))
+    if hasattr(models, 'RLAXceptionCIFAR'):
+        yield 'rla-xception', lambda: models.RLAXceptionCIFAR(
+            rla_channel=4, stem_channels=(4, 8), entry_channels=(8, 12, 16),
+            num_middle_blocks=2, exit_channels=(24, 24, 24))
 
 
 BACKBONES = list(_backbones())

@@ -104,21 +104,27 @@ def test_missing_image_is_a_one_line_error(tmp_path):
 
 # ------------------------------------------------------ get_flops, benchmark
 def test_get_flops_counts_mrla(tmp_path, monkeypatch):
-    """The MRLA-light row of --paper-table: +181,420 parameters and +0.060G
-    multiply-adds (49.85M of convs, 11.0M counted for BN_mrla and the
-    pooling) over ResNet-50, an arrow from ResNet-50 in the plot."""
+    """The MRLA-light row of --paper-table, in the RLA paper's units:
+    +181,420 parameters and +66,423,040 thop multiply-adds over ResNet-50
+    (its convs, BN_mrla at 2 per element, the pooling), an arrow from
+    ResNet-50 in the plot. Not the RLA authors' model: never held to the
+    printed digits."""
+    from rla_mm.analysis import paper_tables
     get_flops = _load_tool('get_flops')
-    rows = {r[0]: r for r in get_flops.PAPER_TABLE3}
-    monkeypatch.setattr(get_flops, 'PAPER_TABLE3', [
+    rows = {r.name: r for r in paper_tables.TABLES['Table 3']}
+    monkeypatch.setitem(paper_tables.TABLES, 'Table 3', [
         rows['ResNet-50'], rows['MRLA-light ResNet-50']])
-    got = get_flops.main(['--paper-table', '--out-dir', str(tmp_path)])
+    got = get_flops.main(['--paper-table', 'table3', '--out-dir',
+                          str(tmp_path)])
     mrla = got[1]
     assert mrla['model'] == 'MRLA-light ResNet-50'
-    assert mrla['params_m'] == pytest.approx(25.738452)
-    assert mrla['dparams_m'] == pytest.approx(0.181420)
-    assert mrla['dgflops'] == pytest.approx(0.0607, abs=5e-4)
+    assert mrla['params'] == 25_738_452
+    assert mrla['params'] - got[0]['params'] == 181_420
+    assert mrla['macs'] - got[0]['macs'] == 66_423_040
+    assert mrla['dparams_m'] == pytest.approx(181_420 / 2**20)
     assert mrla['paper_dparams_m'] == pytest.approx(0.16)
     assert mrla['paper_top1'] == pytest.approx(77.7)
+    assert mrla['agrees'] is None
     assert (tmp_path / 'rla_cost_vs_accuracy.png').read_bytes()[:4] == \
         b'\x89PNG'
     assert get_flops._style('MRLA-light ResNet-50') == ('+MRLA', 'ResNet-50')

@@ -18,7 +18,13 @@ memory a training step allocates on top of what was allocated before it
 (activations, gradients, temporaries). ``--authors`` adds the authors'
 RLA-ResNet forward (``rla_mm.testing.authors_rlanet``, the project's one port
 of it) loaded with the model's weights. ``--out-dir DIR`` saves everything as
-``DIR/benchmark.json``.
+``DIR/benchmark.json``. ``--runtime onnxruntime`` exports every backbone to
+ONNX (``rla_mm.analysis.onnx_runtime``: opset 17, dynamic axes, as
+``tests/test_models/test_deploy.py`` checks it) and times
+``InferenceSession.run`` on ONNX Runtime's CPU provider with ``--threads``
+intra-op threads; ``--compile`` times ``torch.compile`` (inductor) instead of
+eager PyTorch. The table's mode column and the JSON's ``env.runtime`` say
+which.
 
 Examples (run from the repository root)::
 
@@ -32,6 +38,16 @@ Examples (run from the repository root)::
         --variant "cat split_conv1=False" --authors \\
         --mode infer train --batch-size 8 --input-size 224 --threads 2 \\
         --out-dir work_dirs/speed/cpu_backbone
+
+    # the same backbones under ONNX Runtime and under torch.compile
+    python tools/analysis_tools/benchmark.py --runtime onnxruntime \
+        --backbone type=RLAResNet depth=50 \
+        --baseline-backbone type=mmdet.ResNet depth=50 norm_eval=False \
+        --mode infer --batch-size 8 --input-size 224 --threads 2
+    python tools/analysis_tools/benchmark.py --compile \
+        --backbone type=RLAResNet depth=50 \
+        --baseline-backbone type=mmdet.ResNet depth=50 norm_eval=False \
+        --mode infer --batch-size 8 --input-size 224 --threads 2
 
     # whole detectors at detection size
     python tools/analysis_tools/benchmark.py \\
@@ -59,6 +75,7 @@ from rla_mm.analysis.authors import AuthorsRLAResNet
 from rla_mm.analysis.build import (build_backbone, build_from_config,
                                    find_backbone, parse_kv_tokens)
 from rla_mm.analysis.memory import peak_step_memory
+from rla_mm.analysis.onnx_runtime import export_onnx, make_session, ort_step
 from rla_mm.analysis.outputs import add_out_dir, output_path
 from rla_mm.analysis.steps import (BNModeMismatchError, check_bn_modes,
                                    make_inputs, make_step, prepare)
@@ -66,6 +83,7 @@ from rla_mm.analysis.timing import StepTimer, summarize, time_interleaved
 from rla_mm.engine.fileio import atomic_write_bytes
 
 OUT_NAME = 'benchmark.json'
+RUNTIMES = ('pytorch', 'onnxruntime')
 
 
 def parse_args(argv=None):
@@ -111,6 +129,10 @@ def parse_args(argv=None):
     run.add_argument('--compile', action='store_true',
                      help='torch.compile each backbone (inductor); the '
                      'compilation happens in the warm-up rounds')
+    run.add_argument('--runtime', choices=RUNTIMES, default='pytorch',
+                     help='pytorch (eager, or with --compile), or '
+                     'onnxruntime: export each backbone to ONNX and time '
+                     'InferenceSession.run (CPU, inference, --threads)')
     run.add_argument('--warmup', type=int, default=3,
                      help='untimed rounds first')
     run.add_argument('--repeats', type=int, default=20, help='timed rounds')
@@ -147,6 +169,17 @@ def parse_args(argv=None):
         p.error('--compile needs --warmup >= 1 (the first call compiles)')
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         p.error(f'--device {args.device}: CUDA is not available here')
+    if args.runtime == 'onnxruntime':
+        clash = [flag for flag, on in (
+            ('--config (whole detectors)', args.config is not None),
+            ('--mode train', 'train' in args.mode), ('--compile',
+                                                      args.compile),
+            ('--amp', args.amp), ('--channels-last', args.channels_last),
+            ('--authors', args.authors), ('--memory', args.memory),
+            (f'--device {args.device}', args.device != 'cpu')) if on]
+        if clash:
+            p.error(f'--runtime onnxruntime times exported backbones on the '
+                    f'CPU, in inference: drop {", ".join(clash)}')
     return args
 
 
@@ -216,11 +249,15 @@ def _compiled(model):
 
 def environment(args) -> dict:
     env = dict(torch=torch.__version__, python=platform.python_version(),
+               runtime=args.runtime + ('+compile' if args.compile else ''),
                device=args.device, threads=torch.get_num_threads(),
                amp=args.amp, channels_last=args.channels_last,
                compile=args.compile,
                batch_size=args.batch_size, input_size=args.input_size,
                timer=args.timer)
+    if args.runtime == 'onnxruntime':
+        import onnxruntime
+        env['onnxruntime'] = onnxruntime.__version__
     if args.device.startswith('cuda'):
         env['device_name'] = torch.cuda.get_device_name(args.device)
     else:
@@ -289,8 +326,13 @@ def main(argv=None):
                 model = _compiled(model)
             inputs = make_inputs(model, args.batch_size, size, args.device,
                                  args.channels_last, train)
-            steps[name] = make_step(model, inputs, train, args.amp,
-                                    args.device, args.seed)
+            if args.runtime == 'onnxruntime':
+                steps[name] = ort_step(make_session(
+                    export_onnx(model, (1, 3, *size)), args.threads),
+                    inputs[0])
+            else:
+                steps[name] = make_step(model, inputs, train, args.amp,
+                                        args.device, args.seed)
         if train and not args.allow_bn_mode_mismatch:
             try:
                 check_bn_modes(models)
@@ -308,7 +350,9 @@ def main(argv=None):
         rows = summarize(times, args.batch_size)
         results['modes'][mode] = dict(rows=rows, peak_memory_bytes=memory,
                                       discarded_steps=dropped)
-        print(format_table(mode, rows, memory), flush=True)
+        label = mode if env['runtime'] == 'pytorch' \
+            else f"{mode} ({env['runtime']})"
+        print(format_table(label, rows, memory), flush=True)
         if args.max_foreign_load is not None:
             print(f'# {mode}: steps discarded because other processes used '
                   f'more than {args.max_foreign_load} cores: {dropped}',

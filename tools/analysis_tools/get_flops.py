@@ -1,8 +1,13 @@
-"""Parameters and FLOPs of a config or backbone, and the paper's Table 3.
+"""Parameters and FLOPs of a config or backbone, and the RLA paper's tables.
 
-Counting is mmengine's (``mmengine.analysis``, fvcore's rules): one
-multiply-add of a conv/linear/matmul is one FLOP, norms and pooling count
-one per element, element-wise ops (add, ReLU, tanh) count nothing.
+Counting a config or backbone is mmengine's (``mmengine.analysis``, fvcore's
+rules): one multiply-add of a conv/linear/matmul is one FLOP, norms count one
+per element, element-wise ops (add, ReLU, tanh) count nothing.
+``--paper-table`` counts in the paper's own units instead: parameters as
+numel / 2^20 and thop's multiply-adds / 2^30, the authors' ``paras_flops.py``
+(``rla_mm/analysis/paper_units.py``), for Tables 3, 11 and 15
+(``rla_mm/analysis/paper_tables.py``), with a column saying whether each row
+agrees with the paper's printed digits.
 
 Examples (run from the repository root)::
 
@@ -11,10 +16,11 @@ Examples (run from the repository root)::
         configs/faster_rcnn_rla_r50_fpn_1x_coco.py --shape 800 1216
     python tools/analysis_tools/get_flops.py --backbone type=RLAResNet \\
         depth=50 --shape 224 --by-module 2
-    # the paper's Table 3 beside our counts; with --out-dir also the
-    # cost/accuracy plot (rla_cost_vs_accuracy.png) and the numbers
-    # (rla_paper_table.json)
+    # the paper's Tables 3, 11 and 15 beside our counts in its units; with
+    # --out-dir also the cost/accuracy plot of Table 3
+    # (rla_cost_vs_accuracy.png) and the numbers (rla_paper_table.json)
     python tools/analysis_tools/get_flops.py --paper-table --out-dir outputs
+    python tools/analysis_tools/get_flops.py --paper-table table11
 
 Files are written only with ``--out-dir DIR``: ``DIR/flops.json``, or for
 ``--paper-table`` ``DIR/rla_paper_table.json`` and
@@ -34,6 +40,8 @@ from mmengine.config import DictAction
 from rla_mm.analysis.build import (build_backbone, build_from_config,
                                    model_kind)
 from rla_mm.analysis.outputs import add_out_dir, output_path
+from rla_mm.analysis.paper_tables import TABLES, count_rows
+from rla_mm.analysis.paper_units import baddbmm_flop_jit
 from rla_mm.analysis.steps import make_inputs
 from rla_mm.engine.fileio import atomic_write_bytes
 
@@ -41,61 +49,16 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 PLOT_NAME = 'rla_cost_vs_accuracy.png'
 
-# Table 3 of the RLA paper (ImageNet, 224x224): params (M), FLOPs (G),
-# top-1 error (%). The baselines' rows are the paper's, copied from ECA-Net.
-PAPER_TABLE3 = [
-    # name, paper params M, paper GFLOPs, top-1 err, our config
-    ('ResNet-50', 24.37, 3.83, 24.70,
-     'mmpretrain::resnet/resnet50_8xb32_in1k.py'),
-    ('RLA-ResNet-50', 24.67, 4.17, 22.83,
-     'configs/rla_resnet50_4xb64_in1k.py'),
-    # MRLA-light (Fang et al., ICLR 2023): its abstract's increments over
-    # ResNet-50 (+0.16M params, lambda not counted; +0.07 GFLOPs) on this
-    # table's baseline; top-1 77.7 (MRLA Table 1; its ResNet-50: 76.1)
-    ('MRLA-light ResNet-50', 24.53, 3.90, 22.30,
-     'configs/mrla/mrla-light-resnet50_8xb32_in1k.py'),
-    ('ECANet-50', 24.37, 3.83, 22.52, 'derived:RLA-ECANet-50'),
-    ('RLA-ECANet-50', 24.67, 4.18, 22.15,
-     'configs/rla_eca_resnet50_4xb64_in1k.py'),
-    ('ResNet-101', 42.49, 7.30, 23.60,
-     'mmpretrain::resnet/resnet101_8xb32_in1k.py'),
-    ('RLA-ResNet-101', 42.92, 7.79, 21.48,
-     'configs/rla_resnet101_4xb64_in1k.py'),
-    ('ECANet-101', 42.49, 7.30, 21.35, 'derived:RLA-ECANet-101'),
-    ('RLA-ECANet-101', 42.92, 7.80, 21.13,
-     'configs/rla_eca_resnet101_4xb64_in1k.py'),
-    ('ResNet-152', 57.40, 10.77, 23.00,
-     'mmpretrain::resnet/resnet152_8xb32_in1k.py'),
-    ('RLA-ResNet-152', 57.96, 11.47, 21.22,
-     'configs/rla_resnet152_4xb64_in1k.py'),
-    ('MobileNetV2', 3.34, 0.2996, 28.36,
-     'mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py'),
-    ('RLA-MobileNetV2', 3.46, 0.3518, 27.68,
-     'configs/rla_mobilenet_v2_2xb48_in1k.py'),
-    ('ECA-MobileNetV2', 3.34, 0.3001, 27.44, 'derived:RLA-ECA-MobileNetV2'),
-    ('RLA-ECA-MobileNetV2', 3.46, 0.3524, 27.07,
-     'configs/rla_eca_mobilenet_v2_2xb48_in1k.py'),
-]
-# A derived baseline X = RLA-X - (RLA-model - plain model): rla_mm has no
-# plain ECA network, and counts are additive over modules.
-DERIVED = {
-    'RLA-ECANet-50': ('RLA-ResNet-50', 'ResNet-50'),
-    'RLA-ECANet-101': ('RLA-ResNet-101', 'ResNet-101'),
-    'RLA-ECA-MobileNetV2': ('RLA-MobileNetV2', 'MobileNetV2'),
-}
-# The paper's profiler (thop-style, as in ECA-Net) counts ResNet-50 with 1.2M
-# parameters fewer than ``numel`` does and its FLOPs like the original
-# 'caffe' ResNet (3.8 GMACs, stride in the first 1x1 conv); RLA's *increase*
-# is counted alike. See docs/speed.md.
+#: --paper-table names -> the RLA paper's tables (paper_tables.TABLES).
+PAPER_TABLES = {'table3': 'Table 3', 'table11': 'Table 11',
+                'table15': 'Table 15'}
 COUNTING_NOTE = (
-    'Absolute counts differ from the paper: its baseline rows come from '
-    'ECA-Net, whose profiler reports ResNet-50 with 24.37M parameters (sum of '
-    'numel: 25.56M) and 3.83 GFLOPs, the cost of the original caffe-style '
-    'ResNet (stride in the first 1x1 conv), whereas mmpretrain/mmdet ResNets '
-    'stride the 3x3 conv (pytorch style, about 4.1 GMACs). Compare the '
-    'increments (delta columns): that is what RLA adds.')
-
-
+    'The paper prints parameters as numel / 2^20 and FLOPs as thop '
+    'multiply-adds / 2^30 (the authors\' paras_flops.py): ResNet-50\'s '
+    '24.37M / 3.83G are 25,557,032 parameters and 4,111,514,624 MACs. "ours" '
+    'counts rla_mm\'s model the same way (rla_mm/analysis/paper_units.py), '
+    'adding the first conv1\'s work on h_0 = 0 that the authors\' code does '
+    'and rla_mm skips; "agrees" = rounds to the printed digits.')
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description='Parameters and FLOPs (mmengine.analysis)',
@@ -109,17 +72,20 @@ def parse_args(argv=None):
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     p.add_argument('--by-module', type=int, default=0, metavar='DEPTH',
                    help='also print the per-module table to this depth')
-    p.add_argument('--paper-table', action='store_true',
-                   help='count the models of the paper\'s Table 3')
+    p.add_argument('--paper-table', nargs='*', choices=PAPER_TABLES,
+                   metavar='TABLE',
+                   help='count the models of the RLA paper\'s tables in its '
+                   f'units, beside its numbers: {", ".join(PAPER_TABLES)} '
+                   '(default: the three RLA tables)')
     add_out_dir(p, default=None, legacy=('--json', '--plot'),
                 help_text='write the numbers (and with --paper-table the '
                 f'plot {PLOT_NAME}) into this folder')
     args = p.parse_args(argv)
-    sources = (args.config, args.backbone, args.paper_table or None)
+    sources = (args.config, args.backbone, args.paper_table)
     n_src = sum(x is not None for x in sources)
     if n_src != 1:
         p.error('give one of CONFIG, --backbone or --paper-table')
-    if args.plot and not args.paper_table:
+    if args.plot and args.paper_table is None:
         p.error('--plot goes with --paper-table')
     if args.shape and len(args.shape) not in (1, 2):
         p.error('--shape takes H or H W')
@@ -142,6 +108,8 @@ def count(model: torch.nn.Module, shape=None, by_module: int = 0) -> dict:
             model.forward, data_samples=samples, mode='tensor')
     with torch.no_grad():
         analyzer = FlopAnalyzer(model, (x, ))
+        # rla_mm's CPU path computes conv1's h half as a batched GEMM
+        analyzer.set_op_handle('aten::baddbmm', baddbmm_flop_jit)
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)
         flops = analyzer.total()
@@ -157,46 +125,26 @@ def _fmt(v, unit):
     return f'{v / unit:.2f}' if v is not None else 'n/a'
 
 
-def paper_table(json_path=None, plot_path=None) -> list:
-    """Count every Table 3 model; print the table beside the paper's, save
-    the plot / JSON where asked. Returns the rows."""
-    counted = {}
-    for name, _, _, _, source in PAPER_TABLE3:
-        if source.startswith('derived:'):
-            continue
-        path = source if '::' in source else os.path.join(REPO_ROOT, source)
-        try:
-            counted[name] = count(build_from_config(path))
-        except (FileNotFoundError, KeyError, ImportError) as e:
-            print(f'# {name}: not counted ({type(e).__name__}: {e})',
-                  file=sys.stderr)
-    for rla_ext, (rla, plain) in DERIVED.items():
-        if all(n in counted for n in (rla_ext, rla, plain)):
-            name = dict((r[4][8:], r[0]) for r in PAPER_TABLE3
-                        if r[4].startswith('derived:'))[rla_ext]
-            counted[name] = {
-                k: counted[rla_ext][k] - counted[rla][k] + counted[plain][k]
-                for k in ('params', 'flops')}
-    rows, base = [], None
-    for name, p_params, p_flops, err, source in PAPER_TABLE3:
-        ours = counted.get(name, {})
-        is_rla = name.startswith(('RLA-', 'MRLA-'))
-        if not is_rla:
-            base = (p_params, p_flops, ours)
-        row = dict(model=name, paper_params_m=p_params,
-                   paper_gflops=p_flops, paper_top1=100 - err,
-                   params_m=ours.get('params', 0) / 1e6 or None,
-                   gflops=ours.get('flops', 0) / 1e9 or None, source=source)
-        if is_rla and base is not None:
-            row['paper_dparams_m'] = p_params - base[0]
-            row['paper_dgflops'] = p_flops - base[1]
-            if ours and base[2]:
-                row['dparams_m'] = (ours['params'] - base[2]['params']) / 1e6
-                row['dgflops'] = (ours['flops'] - base[2]['flops']) / 1e9
-        rows.append(row)
-    _print_paper_table(rows)
-    if plot_path:
-        plot_cost_vs_accuracy(rows, plot_path)
+def paper_table(tables, json_path=None, plot_path=None) -> list:
+    """Count every model of ``tables`` (names of ``TABLES``, or ``'csr'``);
+    print each beside the paper's numbers, save the Table 3 plot / the JSON
+    where asked. Returns all rows (each with its ``table``)."""
+    cache, rows = {}, []
+    for name in tables:
+        title = PAPER_TABLES[name]
+        table = count_rows(TABLES[title], REPO_ROOT, cache)
+        for row in table:
+            row['table'] = title
+        rows += table
+        print(f'\n## RLA paper, {title}\n')
+        _print_paper_table(table)
+        for note in dict.fromkeys(r['note'] for r in table if r['note']):
+            print(f'\nNote: {note}')
+    print()
+    print(COUNTING_NOTE)
+    table3 = [r for r in rows if r['table'] == 'Table 3']
+    if plot_path and table3:
+        plot_cost_vs_accuracy(table3, plot_path)
         print(f'# plot saved to {plot_path}')
     if json_path:
         _write_json(dict(rows=rows, note=COUNTING_NOTE), json_path)
@@ -204,25 +152,26 @@ def paper_table(json_path=None, plot_path=None) -> list:
 
 
 def _print_paper_table(rows):
-    head = ('model', 'params M paper', 'params M ours', 'GFLOPs paper',
-            'GFLOPs ours', 'dParams M paper/ours', 'dGFLOPs paper/ours',
-            'top-1 paper')
+    head = ('model', 'params M paper / ours', 'GFLOPs paper / ours',
+            'agrees', 'dParams M paper / ours', 'dGFLOPs paper / ours',
+            'top-1 paper', 'numel', 'thop MACs')
+
+    def num(v, f='.2f'):
+        return format(v, f) if v is not None else '-'
+
     print('| ' + ' | '.join(head) + ' |')
     print('|' + '---|' * len(head))
     for r in rows:
-        def num(v, f='.2f'):
-            return format(v, f) if v is not None else 'n/a'
-        dp = (f"+{r['paper_dparams_m']:.2f} / "
-              f"+{num(r.get('dparams_m'))}") if 'paper_dparams_m' in r else ''
-        df = (f"+{r['paper_dgflops']:.3f} / "
-              f"+{num(r.get('dgflops'), '.3f')}") \
-            if 'paper_dgflops' in r else ''
-        print(f"| {r['model']} | {r['paper_params_m']:.2f} | "
-              f"{num(r['params_m'])} | {r['paper_gflops']:.3f} | "
-              f"{num(r['gflops'], '.3f')} | {dp} | {df} | "
-              f"{r['paper_top1']:.2f} |")
-    print()
-    print(COUNTING_NOTE)
+        fl = '.4f' if (r['paper_gflops'] or 1) < 1 else '.2f'
+        delta = [f"{num(r.get(f'paper_{k}'), f)} / {num(r.get(k), f)}"
+                 if k in r else '' for k, f in (('dparams_m', '+.2f'),
+                                                ('dgflops', '+' + fl))]
+        agrees = {True: 'yes', False: '**no**', None: ''}[r['agrees']]
+        print(f"| {r['model']} | {num(r['paper_params_m'])} / "
+              f"{num(r['params_m'])} | {num(r['paper_gflops'], fl)} / "
+              f"{num(r['gflops'], fl)} | {agrees} | {delta[0]} | "
+              f"{delta[1]} | {num(r['paper_top1'])} | "
+              f"{num(r['params'], ',')} | {num(r['macs'], ',')} |")
 
 
 def _style(name: str):
@@ -251,9 +200,9 @@ def plot_cost_vs_accuracy(rows, path):
     from matplotlib.ticker import NullFormatter, ScalarFormatter
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
     for ax, key, label, ticks in (
-            (axes[0], 'params_m', 'parameters (M, counted by rla_mm)',
+            (axes[0], 'params_m', 'parameters (M = 2^20, by rla_mm)',
              (3, 5, 10, 20, 30, 45, 60)),
-            (axes[1], 'gflops', 'GFLOPs at 224x224 (counted by rla_mm)',
+            (axes[1], 'gflops', 'GFLOPs at 224 (thop MACs / 2^30, rla_mm)',
              (0.3, 0.5, 1, 2, 4, 8, 12))):
         points = {}
         for r in rows:
@@ -297,8 +246,8 @@ def _write_json(obj, path):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.paper_table:
-        return paper_table(
+    if args.paper_table is not None:
+        return paper_table(args.paper_table or list(PAPER_TABLES),
             output_path(args, 'rla_paper_table.json', legacy='json'),
             output_path(args, PLOT_NAME, legacy='plot'))
     if args.config:

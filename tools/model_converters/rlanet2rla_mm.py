@@ -2,7 +2,7 @@
 checkpoints.
 
     python tools/model_converters/rlanet2rla_mm.py SRC DST [--model-type auto]
-        [--family auto] [--config CONFIG] [--force]
+        [--family auto] [--arch ARCH] [--config CONFIG] [--force]
 
 SRC: an ImageNet ``.pth.tar`` as released (RLA-ResNet-50/101/152,
 RLA-ECANet-50/101, dsRLA-MobileNetV2 k=32 with/without ECA) or an
@@ -17,6 +17,14 @@ detected from the keys, and so is the family of the file (the RLA-Net
 authors' files, the MRLA authors' MRLA-light files: every family registered
 in ``rla_mm.converters``); see docs/rla_checkpoints.md. Errors are one line
 on stderr, exit status 1.
+
+The authors' ablation variants (RLA paper Sec. 4.4, Table 11; one model file
+each in their repository) convert too, to ``RLAResNet`` with the options
+that compute them. Their ``train.py`` saves no ``arch``: where the keys tell
+the variant (``resnet50_k``, ``rlarh``, ``rlaus``, ``rlav1p``, ``rlalstm``,
+``rlagru``) it is detected; the main model and v1-v6 share their keys, so
+such a file needs ``--arch`` with the authors' model function
+(``rlav2_resnet50``...).
 """
 import argparse
 import sys
@@ -40,6 +48,12 @@ def parse_args(argv=None):
         choices=('auto', *FAMILIES),
         help='whose file SRC is (default: detected from its keys)')
     parser.add_argument(
+        '--arch',
+        help='RLA-Net: the authors\' model function SRC was trained with '
+        '(rla_resnet50, rlav1_resnet50 .. rlav6_resnet50, resnet50_k, ...), '
+        'needed where the keys do not tell (v1-v6); default: SRC\'s own '
+        'arch field, else the keys')
+    parser.add_argument(
         '--config',
         help='also check the result key for key against this config\'s model')
     parser.add_argument(
@@ -51,9 +65,11 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    options = dict(arch=args.arch) if args.arch else {}
     return run_converter_cli(
         convert_checkpoint, args.src, args.dst, family=args.family,
-        model_type=args.model_type, config=args.config, force=args.force)
+        model_type=args.model_type, config=args.config, force=args.force,
+        **options)
 
 
 if __name__ == '__main__':

@@ -18,13 +18,13 @@ the conv's width when T does not divide them).
 """
 from typing import Optional, Sequence
 
-from mmcv.cnn import build_conv_layer
 from mmpretrain.models.backbones import ResNet, ResNet_CIFAR
 from mmpretrain.models.backbones.resnet import BasicBlock
 from torch import nn
 
 from ...registry import MODELS
 from ..layers.csr_conv import CSR_CELLS, CSRConv
+from ..layers.csr_layout import csr_conv_like
 from ..utils import check_choice, check_int_sequence, check_renamed
 from .base import ResNetFreezeMixin
 
@@ -88,12 +88,8 @@ class _CSRConversionMixin(ResNetFreezeMixin):
                 continue
             chosen = convs if count == -1 else convs[len(convs) - count:]
             for block, name in chosen:
-                conv = getattr(block, name)
-                setattr(block, name, build_conv_layer(
-                    dict(type='CSRConv', num_steps=t_steps, cell=csr_cell),
-                    conv.in_channels, conv.out_channels, conv.kernel_size,
-                    stride=conv.stride, padding=conv.padding,
-                    dilation=conv.dilation, bias=conv.bias is not None))
+                setattr(block, name, csr_conv_like(getattr(block, name),
+                                                   t_steps, csr_cell))
         self._freeze_stages()  # again: the new convs of frozen stages
 
     def num_csr_convs(self) -> int:

@@ -10,15 +10,51 @@ resolution and runs through all stages (``rla.py``).
 """
 from typing import Optional, Sequence, Union
 
+import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from torch import Tensor
 
 from ...registry import MODELS
-from ..layers import (RLA_SOURCES, RLABasicBlock, RLABottleneck, RLAResLayer,
-                      apply_pending_update, check_split_conv1, concat_hidden)
-from ..utils import check_choice, check_int, check_odd_kernel_sizes
+from ..layers import (RLA_SOURCES, RLA_UPDATES, RLABasicBlock, RLABottleneck,
+                      RLAResLayer, apply_pending_update, check_split_conv1,
+                      concat_hidden, rla_cell_class)
+from ..utils import (check_choice, check_concat_hidden, check_int,
+                     check_odd_kernel_sizes)
 from .base import ResNetBackbone
+
+#: The head activation of ``cat(x, act(BN(h)))``: ReLU (the authors'
+#: released models) or tanh (their ``resnet_rla_v1.py``).
+HIDDEN_ACTS = dict(relu=F.relu, tanh=torch.tanh)
+
+
+def check_rla_options(rla_channel: int, rla_cell: str, rla_update: str,
+                      rla_shared: bool, rla_exchange: bool,
+                      hidden_act: Optional[str], concat_hidden: bool,
+                      min_rla_channel: int = 1):
+    """Check the ablation options of an RLA backbone (Sec. 4.4, Table 11,
+    App. B.4) with named errors; return the head activation's name (None:
+    the cell has no head norm, the head reads ``cat(x, h)``)."""
+    check_int('rla_channel', rla_channel, min_rla_channel)
+    cell = rla_cell_class(rla_cell)
+    check_choice('rla_update', rla_update, cell.updates)
+    check_choice('rla_shared', rla_shared, (True, False))
+    if not rla_shared and not cell.unsharable:
+        raise ValueError(f'`rla_shared=False` (Table 11 (b)) is defined for '
+                         f"the 'rnn' and 'postact' cells, got "
+                         f'rla_cell={rla_cell!r}')
+    check_choice('rla_exchange', rla_exchange, (True, False))
+    if not (rla_exchange or concat_hidden):
+        raise ValueError('`rla_exchange=False` keeps h out of the main CNN, '
+                         'so only the classifier reads it: it needs '
+                         '`concat_hidden=True`')
+    if hidden_act is None:
+        return 'relu' if cell.head_norm else None
+    if not cell.head_norm:
+        raise ValueError(f'rla_cell={rla_cell!r} has no head norm (the '
+                         'classifier reads cat(x, h)): `hidden_act` must be '
+                         f'None, got {hidden_act!r}')
+    return check_choice('hidden_act', hidden_act, tuple(HIDDEN_ACTS))
 
 
 @MODELS.register_module()
@@ -46,6 +82,24 @@ class RLAResNet(ResNetBackbone):
             channels for depth >= 50. If False (detection) stage outputs are
             returned as they are, and the last stage's final h update, which
             would feed nothing, is not built.
+        rla_cell (str): The recurrent cell, one of ``RLA_CELLS``: ``'rnn'``
+            (default, Eq. (11)), or the ablation cells ``'postact'``,
+            ``'convlstm'``, ``'convgru'`` (Table 11 (d), (e); ``rla_cells.py``).
+        rla_update (str): ``'pre'`` (default, Eq. (11)) or ``'post'``: W1 y
+            is added after the recurrent conv (Fig. 4, v2/v4/v6).
+        rla_shared (bool): One W1 and one W3 per stage (default); False: one
+            per block (Table 11 (b), the authors' ``resnet_rla_us.py``, which
+            also uses ``rla_source='residual'``).
+        rla_exchange (bool): h enters each block's conv1 (default); False:
+            only the classifier reads h (Table 11 (c)).
+        hidden_act (str, optional): The head activation of ``cat(x,
+            act(BN(h)))``: ``'relu'`` (default for ``'rnn'``, the released
+            models) or ``'tanh'`` (the authors' ``resnet_rla_v1.py``); must be
+            None for the cells without head norm.
+        extra_channels (int): Widen every stage's output by this many
+            channels (planes + extra / expansion); with ``rla_channel=0``
+            Table 11 (a), "channels increased by 32" (``WidenedResNet``,
+            the one place where k = 0, no RLA, is allowed).
         split_conv1 (bool | str): Compute each block's conv1 on x and h
             separately instead of on ``cat(x, h)``, sharing one GEMM between
             an RLA projection and the conv1 that reads the same tensor (see
@@ -78,6 +132,9 @@ class RLAResNet(ResNetBackbone):
         [(1, 64, 25, 33), (1, 128, 13, 17), (1, 256, 7, 9), (1, 512, 4, 5)]
     """
 
+    #: 0 only in the subclasses that are the plain networks of the ablation
+    #: (``WidenedResNet``, ``PreActResNetCIFAR``): k = 0 is "no RLA".
+    min_rla_channel = 1
     arch_settings = {
         18: (RLABasicBlock, (2, 2, 2, 2)),
         34: (RLABasicBlock, (3, 4, 6, 3)),
@@ -92,13 +149,27 @@ class RLAResNet(ResNetBackbone):
                  eca_kernel_sizes: Optional[Sequence[int]] = None,
                  rla_source: str = 'output',
                  concat_hidden: bool = False,
+                 rla_cell: str = 'rnn',
+                 rla_update: str = 'pre',
+                 rla_shared: bool = True,
+                 rla_exchange: bool = True,
+                 hidden_act: Optional[str] = None,
+                 extra_channels: int = 0,
                  split_conv1: Union[bool, str] = 'auto',
                  groups: int = 1,
                  base_width: int = 4,
                  **kwargs) -> None:
         check_choice('depth', depth, self.arch_settings)
-        check_int('rla_channel', rla_channel)
+        hidden_act = check_rla_options(rla_channel, rla_cell, rla_update,
+                                       rla_shared, rla_exchange, hidden_act,
+                                       concat_hidden, self.min_rla_channel)
         check_choice('rla_source', rla_source, RLA_SOURCES)
+        expansion = self.arch_settings[depth][0].expansion
+        check_int('extra_channels', extra_channels, 0)
+        if extra_channels % expansion:
+            raise ValueError(f'`extra_channels` must be a multiple of the '
+                             f'block expansion {expansion}, got '
+                             f'{extra_channels}')
         check_split_conv1(split_conv1)
         check_int('groups', groups)
         num_stages = check_int('num_stages', kwargs.get('num_stages', 4), 1,
@@ -112,26 +183,34 @@ class RLAResNet(ResNetBackbone):
         self.rla_channel = rla_channel
         self.concat_hidden = concat_hidden
         self.eca_kernel_sizes = eca_kernel_sizes
+        self.extra_channels = extra_channels
+        self.hidden_act = hidden_act
         # mmdet's ResNet.__init__ builds the stages through make_res_layer(),
         # which can only read them from self: what every stage gets.
         self.stage_cfg = dict(
-            rla_channel=rla_channel,
-            rla_source=rla_source,
-            split_conv1=split_conv1)
+            rla_channel=rla_channel, rla_source=rla_source,
+            rla_cell=rla_cell, rla_update=rla_update, rla_shared=rla_shared,
+            rla_exchange=rla_exchange, split_conv1=split_conv1)
         self.groups = groups  # as mmdet's ResNeXt
         self.base_width = base_width
         super().__init__(depth, **kwargs)
-        if concat_hidden and num_stages - 1 not in self.out_indices:
-            raise ValueError('`concat_hidden=True` concatenates h to the last '
-                             f'stage, so `out_indices` must contain '
-                             f'{num_stages - 1}, got {self.out_indices}')
+        check_concat_hidden(concat_hidden, rla_channel, self.out_indices,
+                            num_stages)
+        self.feat_dim += extra_channels
+        self.hidden_norm = None
         if concat_hidden:
-            self.hidden_norm = build_norm_layer(self.norm_cfg, rla_channel)[1]
+            if hidden_act is not None:
+                self.hidden_norm = build_norm_layer(self.norm_cfg,
+                                                    rla_channel)[1]
             self.feat_dim += rla_channel
 
     def make_res_layer(self, block, init_cfg, **kwargs) -> RLAResLayer:
         """Build stage ``len(self.res_layers)`` (called by ResNet.__init__)."""
         stage = len(self.res_layers)
+        if self.extra_channels:  # Table 11 (a): planes + extra / expansion
+            kwargs['planes'] += self.extra_channels // block.expansion
+            if stage > 0:  # mmdet's ResNet knows only the unwidened width
+                kwargs['inplanes'] += self.extra_channels
         if issubclass(block, RLABottleneck):
             kwargs.update(groups=self.groups, base_width=self.base_width,
                           base_channels=self.base_channels)
@@ -153,7 +232,8 @@ class RLAResNet(ResNetBackbone):
         if not (self.concat_hidden and index == self.num_stages - 1):
             return x
         h, _ = apply_pending_update(pending, h, x)
-        return concat_hidden(x, h, self.hidden_norm, F.relu)
+        return concat_hidden(x, h, self.hidden_norm,
+                             HIDDEN_ACTS.get(self.hidden_act))
 
     def forward(self, x: Tensor) -> tuple:
         x = self.forward_stem(x)
@@ -181,3 +261,24 @@ class RLAECAResNet(RLAResNet):
                  eca_kernel_sizes: Sequence[int] = (5, 5, 5, 7),
                  **kwargs) -> None:
         super().__init__(depth, eca_kernel_sizes=eca_kernel_sizes, **kwargs)
+
+
+@MODELS.register_module()
+class WidenedResNet(RLAResNet):
+    """ResNet with every stage ``extra_channels`` wider and no RLA: Table 11
+    (a), "channels increased by 32", the authors' ``resnet_k.py`` (planes +
+    32 / 4 = 8 for Bottlenecks: widths 72/136/264/520, outputs
+    288/544/1056/2080; 26,794,280 parameters with the 1000-way FC).
+    ``RLAResNet`` with ``rla_channel=0``; mmdet ResNet's key names.
+
+    Example:
+        >>> model = WidenedResNet(50, out_indices=(3, ))
+        >>> model.layer1[0].conv1.weight.shape
+        torch.Size([72, 64, 1, 1])
+    """
+
+    min_rla_channel = 0
+
+    def __init__(self, depth: int, extra_channels: int = 32, **kwargs):
+        super().__init__(depth, rla_channel=0, extra_channels=extra_channels,
+                         **kwargs)

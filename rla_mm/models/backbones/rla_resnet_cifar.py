@@ -35,7 +35,7 @@ from ..layers import (ECA, RLABasicBlock, RLABlockMixin, RLABottleneck,
                       apply_pending_update, concat_hidden, zeros_hidden)
 from ..layers.rla_res_layer import RLA_SOURCES
 from ..utils import check_choice, check_int
-from .rla_resnet import RLAResNet
+from .rla_resnet import HIDDEN_ACTS, RLAResNet
 
 
 class RLAPreActBlock(RLABlockMixin, BaseModule):
@@ -51,7 +51,9 @@ class RLAPreActBlock(RLABlockMixin, BaseModule):
     out_channels)`` units in ``units()``.
 
     Args: as ``RLABasicBlock`` / ``RLABottleneck`` (``style``: 'pytorch'
-        strides the 3x3 conv, 'caffe' the first 1x1).
+        strides the 3x3 conv, 'caffe' the first 1x1; ``rla_exchange=False``:
+        the first unit reads x only, App. B.4's "no exchange";
+        ``rla_channel=0``: the plain pre-activation block).
     """
     expansion = 1
 
@@ -67,15 +69,17 @@ class RLAPreActBlock(RLABlockMixin, BaseModule):
                  rla_channel: int = 4,
                  eca_kernel_size: Optional[int] = None,
                  rla_source: str = 'output',
+                 rla_exchange: bool = True,
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
-        check_int('rla_channel', rla_channel)
+        check_int('rla_channel', rla_channel, 0)
         check_choice('rla_source', rla_source, RLA_SOURCES)
+        check_choice('rla_exchange', rla_exchange, (True, False))
         check_choice('style', style, ('pytorch', 'caffe'))
-        self.rla_channel = rla_channel
+        self.hidden_channels = rla_channel if rla_exchange else 0
         self.rla_source = rla_source
         self.stride = stride
-        in_ch = inplanes + rla_channel
+        in_ch = inplanes + self.hidden_channels
         units = self.units(planes, stride, dilation, style)
         for i, (kernel, conv_stride, dil, out_ch) in enumerate(units, 1):
             name, norm = build_norm_layer(norm_cfg, in_ch, postfix=i)
@@ -114,16 +118,19 @@ class RLAPreActBlock(RLABlockMixin, BaseModule):
                 path: str = 'cat') -> Tuple[Tensor, Tensor]:
         """Return (block output, y for the RLA update); h=None means h = 0.
         ``conv1_x``/``path`` do not apply: a norm reads ``cat(x, h)``."""
-        if h is None:
-            h = zeros_hidden(x, self.rla_channel)
-        out = torch.cat([x, h], dim=1)
+        out = x
+        if self.hidden_channels:
+            if h is None:
+                h = zeros_hidden(x, self.hidden_channels)
+            out = torch.cat([x, h], dim=1)
         for i in range(1, self.num_units + 1):
             out = getattr(self, f'conv{i}')(self.relu(self._norm(i)(out)))
         if self.eca is not None:
             out = self.eca(out)
         identity = x if self.downsample is None else self.downsample(x)
         total = out + identity
-        return total, (out if self.rla_source == 'residual' else total)
+        y = dict(residual=out, shortcut=identity).get(self.rla_source, total)
+        return total, y
 
 
 class RLAPreActBasicBlock(RLAPreActBlock):
@@ -241,7 +248,7 @@ class RLAResNetCIFAR(RLAResNet):
         num_stages, base_channels = self.num_stages, self.base_channels
         if preact and num_stages - 1 in self.out_indices:
             channels = self.block.expansion * base_channels * 2**(
-                num_stages - 1)
+                num_stages - 1) + self.extra_channels
             self.final_norm = build_norm_layer(self.norm_cfg, channels)[1]
             self._freeze_stages()  # again: final_norm did not exist before
 
@@ -279,4 +286,26 @@ class RLAResNetCIFAR(RLAResNet):
         out = F.relu(self.final_norm(x)) if self.preact else x
         if not self.concat_hidden:
             return out
-        return concat_hidden(out, h, self.hidden_norm, F.relu)
+        return concat_hidden(out, h, self.hidden_norm,
+                             HIDDEN_ACTS.get(self.hidden_act))
+
+
+@MODELS.register_module()
+class PreActResNetCIFAR(RLAResNetCIFAR):
+    """He et al.'s pre-activation CIFAR ResNet without RLA (the baselines of
+    the RLA paper's Table 2 and App. B.4): ``RLAResNetCIFAR`` with
+    ``rla_channel=0``. ``extra_channels=12`` widens every stage by 12
+    output channels (planes + 3 for ResNet-164: outputs 76/140/268), the
+    "channel +12" row of App. B.4 (1,925,660 parameters on CIFAR-10).
+
+    Example:
+        >>> model = PreActResNetCIFAR(164, extra_channels=12).eval()
+        >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 32, 32))]
+        [(1, 268, 8, 8)]
+    """
+
+    min_rla_channel = 0
+
+    def __init__(self, depth: int, extra_channels: int = 0, **kwargs):
+        super().__init__(depth, rla_channel=0, concat_hidden=False,
+                         extra_channels=extra_channels, **kwargs)

@@ -20,6 +20,17 @@ that RLA aggregates (Sec. 3.3, Eq. (11), Fig. 3)::
 - ``h = None`` is the zero state h_0 = 0 that starts the recurrence in every
   RLA network, so nothing is computed on zeros.
 
+**Cells.** :class:`RLAUnit` is the ``'rnn'`` cell of Eq. (11); the ablation
+cells of Sec. 4.4 / App. B.4 (``rla_cells.py``: post-activated, ConvLSTM,
+ConvGRU) are small subclasses with the same interface, chosen by name with
+:func:`build_rla_unit`, so the stage runner has no branch per variant. A
+cell's *state* is h, or a tuple whose first element is h (the ConvLSTM's
+``(h, c)``); :func:`hidden_of` gives the h that blocks and heads read and
+:func:`pool_hidden` pools every element. A unit's projection (``conv_out``)
+and recurrent conv are shared by the stage's updates or, with
+``shared=False`` (Table 11 (b)), one per update; ``update='post'`` adds the
+projection after the recurrent conv (Fig. 4, v2/v4/v6).
+
 **Deferred updates (the CPU fast path).** With ``rla_source='output'`` (the
 authors' code) the feature y_j that updates h *is* the next block's input x.
 On the split path the stage therefore leaves the update with y_j pending and
@@ -30,7 +41,7 @@ of ``cat(x, h)``, ``conv_out(x)`` and the conv's x half run as one GEMM
 ``(x, h, pending)``; :func:`apply_pending_update` finishes a pending update
 wherever a consumer has no GEMM to share (the end of the network).
 """
-from typing import NamedTuple, Optional, Sequence, Tuple, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -39,22 +50,36 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..utils import check_choice
 from .rla_conv1 import (check_split_conv1, conv1_x_and_projection,
-                        is_plain_1x1, uses_split_conv1)
+                        in_graph_capture, is_plain_1x1, uses_split_conv1)
 
 
-def pool_hidden(h: Optional[Tensor], stride: int) -> Optional[Tensor]:
-    """Average-pool the hidden state by ``stride`` (Sec. 3.3, guideline 3).
+RLA_UPDATES = ('pre', 'post')
+
+
+def hidden_of(state):
+    """The hidden state h of a cell's state (h itself, or the first element
+    of a tuple such as the ConvLSTM's ``(h, c)``); None stays None."""
+    return state[0] if isinstance(state, tuple) else state
+
+
+def pool_hidden(state, stride: int):
+    """Average-pool the hidden state by ``stride`` (Sec. 3.3, guideline 3);
+    every element of a tuple state (the ConvLSTM's c too, as the authors'
+    code pools it).
 
     ``ceil_mode`` makes the result ceil(H / stride) x ceil(W / stride), the
     size that a stride-s conv with 'same' padding gives, so h keeps matching
     x on odd inputs (the authors' ``AvgPool2d(2, 2)`` floors and breaks
     there; on even sizes both are identical). ``None`` (h = 0) stays None.
     """
-    if stride == 1 or h is None:
-        return h
+    if stride == 1 or state is None:
+        return state
+    if isinstance(state, tuple):
+        return tuple(pool_hidden(s, stride) for s in state)
     return F.avg_pool2d(
-        h, stride, stride, ceil_mode=True, count_include_pad=False)
+        state, stride, stride, ceil_mode=True, count_include_pad=False)
 
 
 def tanh_(z: Tensor, fast: bool = False) -> Tensor:
@@ -67,15 +92,21 @@ def tanh_(z: Tensor, fast: bool = False) -> Tensor:
     torch.compile and ONNX export get ``torch.tanh_`` itself.
     """
     if fast and z.device.type == 'cpu' and not torch.is_grad_enabled() \
-            and not (torch.compiler.is_compiling() or torch.jit.is_tracing()
-                     or torch.onnx.is_in_onnx_export()):
+            and not in_graph_capture():
         return torch.sigmoid_(z.mul_(2)).mul_(2).sub_(1)
     return torch.tanh_(z)
 
 
 class RLAUnit(BaseModule):
-    """Eq. (11) of one stage: the projection, one norm per update and the
-    recurrent conv.
+    """Eq. (11) of one stage, the ``'rnn'`` cell: the projection, one norm
+    per update and the recurrent conv. Base class of the other cells
+    (``rla_cells.py``), which override :meth:`update` (and
+    :meth:`_build_recurrent` when their recurrent part is not one conv).
+
+    With ``update='pre'`` (Eq. (11), the proposed RLA-v1 and v3/v5 of
+    Fig. 4) ``h_j = W3(tanh(BN_j(h_{j-1} + W1 y_j)))``; with ``'post'``
+    (v2/v4/v6) ``h_j = W3(tanh(BN_j(h_{j-1}))) + W1 y_j``, computed on
+    h = 0 too (a learned constant with zero-padding borders, not zero).
 
     Args:
         in_channels (int): Channels of y (the stage's block features).
@@ -91,6 +122,11 @@ class RLAUnit(BaseModule):
             owned (and saved in the state dict) by the backbone, instead of
             building one: RLA-MobileNetV2 shares one per resolution stage
             across groups of different widths.
+        update (str): ``'pre'`` (default) or ``'post'``, see above.
+        shared (bool): One projection and one recurrent conv for all the
+            updates of the stage (default, the paper's RLA); False builds
+            one of each per update (``conv_outs.j``, ``recurrent_convs.j``;
+            Table 11 (b), "RLA without parameter sharing").
 
     Example:
         >>> unit = RLAUnit(256, 32, num_updates=3)
@@ -98,6 +134,14 @@ class RLAUnit(BaseModule):
         >>> unit(h, torch.rand(2, 256, 14, 14), 0).shape
         torch.Size([2, 32, 14, 14])
     """
+
+    #: The classification head reads ``act(BN(h))`` (``hidden_norm``); the
+    #: authors' post-activated and gated cells feed h to it as it is.
+    head_norm = True
+    #: The update positions this cell defines.
+    updates = RLA_UPDATES
+    #: Whether the cell can have one recurrent part per update.
+    unsharable = True
 
     def __init__(self,
                  in_channels: int,
@@ -107,49 +151,91 @@ class RLAUnit(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  recurrent_groups: int = 1,
                  shared_recurrent_conv: Optional[nn.Module] = None,
+                 update: str = 'pre',
+                 shared: bool = True,
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
-        self.conv_out = build_conv_layer(
-            conv_cfg, in_channels, rla_channel, kernel_size=1, bias=False)
+        name = type(self).__name__
+        if update not in self.updates:
+            raise ValueError(f'`update` of {name} must be one of '
+                             f'{self.updates}, got {update!r}')
+        check_choice('shared', shared, (True, False))
+        if not shared and not self.unsharable:
+            raise ValueError(f'{name} has one recurrent cell per stage: '
+                             '`shared=False` (Table 11 (b)) is defined for '
+                             "the 'rnn' and 'postact' cells")
+        if not shared and shared_recurrent_conv is not None:
+            raise ValueError('`shared_recurrent_conv` needs `shared=True`')
+        self.post = update == 'post'
+        self.shared = shared
+        projections = [
+            build_conv_layer(
+                conv_cfg, in_channels, rla_channel, kernel_size=1,
+                bias=False) for _ in range(1 if shared else num_updates)
+        ]
+        if shared:
+            self.conv_out = projections[0]
+        else:
+            self.conv_outs = nn.ModuleList(projections)
         self.norms = nn.ModuleList(
             build_norm_layer(norm_cfg, rla_channel)[1]
             for _ in range(num_updates))
         if shared_recurrent_conv is None:
-            self.recurrent_conv = build_conv_layer(
-                conv_cfg,
-                rla_channel,
-                rla_channel,
-                kernel_size=3,
-                padding=1,
-                groups=recurrent_groups,
-                bias=False)
+            self._build_recurrent(rla_channel, conv_cfg, recurrent_groups,
+                                  1 if shared else num_updates)
         else:
             # A plain attribute, not a submodule: the owner saves, moves and
             # freezes it once, and this unit's state dict stays its own.
             object.__setattr__(self, 'recurrent_conv', shared_recurrent_conv)
 
-    def forward(self,
-                h: Optional[Tensor],
-                y: Tensor,
-                index: int,
-                fast: bool = False) -> Tensor:
-        """Return h after update ``index`` with feature y (h=None: h = 0);
-        ``fast`` as in :meth:`update`."""
-        return self.update(h, self.conv_out(y), index, fast=fast)
+    def _build_recurrent(self, k: int, conv_cfg: Optional[dict],
+                         groups: int, copies: int) -> None:
+        """Build the recurrent part: here the 3x3 conv k -> k of Eq. (11),
+        ``recurrent_conv`` (or ``copies`` of them, ``recurrent_convs``)."""
+        convs = [
+            build_conv_layer(
+                conv_cfg, k, k, kernel_size=3, padding=1, groups=groups,
+                bias=False) for _ in range(copies)
+        ]
+        if copies == 1:
+            self.recurrent_conv = convs[0]
+        else:
+            self.recurrent_convs = nn.ModuleList(convs)
+
+    def projection(self, index: int) -> nn.Module:
+        """W1 of update ``index`` (``conv_out``, y -> k)."""
+        return self.conv_out if self.shared else self.conv_outs[index]
+
+    def recurrent(self, index: int) -> nn.Module:
+        """W3 of update ``index`` (``recurrent_conv``, k -> k)."""
+        return self.recurrent_conv if self.shared \
+            else self.recurrent_convs[index]
+
+    def forward(self, state, y: Tensor, index: int, fast: bool = False):
+        """Return the state after update ``index`` with feature y (None:
+        h = 0); ``fast`` as in :meth:`update`."""
+        return self.update(state, self.projection(index)(y), index,
+                           fast=fast)
 
     def update(self,
-               h: Optional[Tensor],
+               state,
                projected_y: Tensor,
                index: int,
                inplace: bool = True,
-               fast: bool = False) -> Tensor:
-        """Eq. (11) given ``projected_y = conv_out(y)``.
+               fast: bool = False):
+        """The update given ``projected_y = W1(y)``; returns the new state.
 
         ``inplace=False`` when ``projected_y`` is a view of a GEMM output
         that another consumer still reads. ``fast``: the stage runs the CPU
         fast path: tanh as in :func:`tanh_`, and the recurrent conv (so the
         returned h) channels-last; float rounding may differ.
         """
+        h = state
+        if self.post:  # W3(tanh(BN(h))) + W1 y, on h = 0 too
+            if h is None:
+                h = projected_y.new_zeros(projected_y.shape)
+            t = tanh_(self.norms[index](h), fast)
+            return self._recurrent_conv(t, index, fast).add_(projected_y)
         # In place on fresh tensors: neither conv nor norm backward reads its
         # own output, and tanh_ keeps the output that tanh backward needs.
         # IEEE addition is commutative, so `y + h` equals `h + y` bit for bit.
@@ -159,13 +245,16 @@ class RLAUnit(BaseModule):
             projected_y = projected_y.add_(h) if inplace and not fast \
                 else h + projected_y
         t = tanh_(self.norms[index](projected_y), fast)
+        return self._recurrent_conv(t, index, fast)
+
+    def _recurrent_conv(self, t: Tensor, index: int, fast: bool) -> Tensor:
         if fast:
             # With k = 32 channels mkldnn's 3x3 conv is faster channels-last
             # (no reorder of its NCHW input; docs/speed.md), and h, its
             # output, then stays channels-last: the consumers on this path
             # (baddbmm, pooling, cat) read it as it is.
             t = t.contiguous(memory_format=torch.channels_last)
-        return self.recurrent_conv(t)
+        return self.recurrent(index)(t)
 
 
 class PendingUpdate(NamedTuple):
@@ -175,13 +264,12 @@ class PendingUpdate(NamedTuple):
     index: int
 
 
-def apply_pending_update(
-        pending: Optional[PendingUpdate],
-        h: Optional[Tensor],
-        x: Tensor,
-        conv1: Optional[nn.Module] = None
-) -> Tuple[Optional[Tensor], Optional[Tensor]]:
-    """Finish a pending update of h with y = x; return ``(h, conv1_x)``.
+def apply_pending_update(pending: Optional[PendingUpdate],
+                         h,
+                         x: Tensor,
+                         conv1: Optional[nn.Module] = None) -> tuple:
+    """Finish a pending update of the state h with y = x; return
+    ``(h, conv1_x)``.
 
     ``conv1``: the consumer's first conv if it reads ``cat(x, h)``. When it
     and the projection are plain 1x1 convs, both run as one GEMM and
@@ -190,19 +278,22 @@ def apply_pending_update(
     if pending is None:
         return h, None
     unit, index = pending
+    projection = unit.projection(index)
     if conv1 is None or not (is_plain_1x1(conv1)
-                             and is_plain_1x1(unit.conv_out)):
+                             and is_plain_1x1(projection)):
         return unit(h, x, index, fast=True), None
-    conv1_x, projected_y = conv1_x_and_projection(x, conv1, unit.conv_out)
+    conv1_x, projected_y = conv1_x_and_projection(x, conv1, projection)
     return unit.update(
         h, projected_y, index, inplace=False, fast=True), conv1_x
 
 
-def concat_hidden(x: Tensor, h: Tensor, norm: nn.Module,
+def concat_hidden(x: Tensor, state, norm: Optional[nn.Module],
                   act=F.relu) -> Tensor:
     """The classification output ``cat(x, act(norm(h)))`` (Sec. 3.3, item 4
-    of the guidelines: the last hidden state joins the last features)."""
-    return torch.cat([x, act(norm(h))], dim=1)
+    of the guidelines: the last hidden state joins the last features);
+    ``cat(x, h)`` when ``norm`` is None (cells without a head norm)."""
+    h = hidden_of(state)
+    return torch.cat([x, h if norm is None else act(norm(h))], dim=1)
 
 
 class RLALayer(BaseModule):
@@ -272,27 +363,28 @@ class RLALayer(BaseModule):
         """The blocks (not the unit), as iterating mmdet's ResLayer gives."""
         return (self[i] for i in range(self.num_blocks))
 
-    def _step(self, index: int, x: Tensor, h: Optional[Tensor],
+    def _step(self, index: int, x: Tensor, state,
               pending: Optional[PendingUpdate], path: str) -> tuple:
-        """Block ``index`` and its update: ``(x, h, pending)``."""
+        """Block ``index`` and its update: ``(x, state, pending)``."""
         block = self[index]
         split = path == 'split'
-        h, conv1_x = apply_pending_update(
-            pending, h, x, block.cat_conv1 if split else None)
-        x, y = block(x, h, conv1_x, path)
-        h = pool_hidden(h, block.stride)
+        state, conv1_x = apply_pending_update(
+            pending, state, x, block.cat_conv1 if split else None)
+        x, y = block(x, hidden_of(state), conv1_x, path)
+        state = pool_hidden(state, block.stride)
         if index >= self.num_updates:
-            return x, h, None
-        if split and y is x:  # Eq. (11) with y = the next block's input
-            return x, h, PendingUpdate(self.rla, index)
-        return x, self.rla(h, y, index, fast=split), None
+            return x, state, None
+        if split and y is x:  # the update with y = the next block's input
+            return x, state, PendingUpdate(self.rla, index)
+        return x, self.rla(state, y, index, fast=split), None
 
     def forward(self,
                 x: Tensor,
-                h: Optional[Tensor],
+                state,
                 pending: Optional[PendingUpdate] = None) -> tuple:
-        """Run the stage on x and h (None: h = 0) and a pending update of the
-        previous stage; return ``(x, h, pending)`` for the next stage."""
+        """Run the stage on x and the RLA state (None: h = 0) and a pending
+        update of the previous stage; return ``(x, state, pending)`` for the
+        next stage."""
         with_cp = self.with_cp and torch.is_grad_enabled()
         if uses_split_conv1(self.split_conv1, x):
             path = 'split'
@@ -302,11 +394,12 @@ class RLALayer(BaseModule):
             path = 'cat'
         for i in range(self.num_blocks):
             if with_cp:
-                x, h, pending = checkpoint(
-                    self._step, i, x, h, pending, path, use_reentrant=False)
+                x, state, pending = checkpoint(
+                    self._step, i, x, state, pending, path,
+                    use_reentrant=False)
             else:
-                x, h, pending = self._step(i, x, h, pending, path)
-        return x, h, pending
+                x, state, pending = self._step(i, x, state, pending, path)
+        return x, state, pending
 
 
 class RLABlockMixin:

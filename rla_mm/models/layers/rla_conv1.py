@@ -107,11 +107,20 @@ def conv_on_cat(conv: nn.Module, x: Tensor, h: Tensor,
         return conv(xh)
 
 
+def in_graph_capture() -> bool:
+    """Whether torch.compile, ``torch.jit.trace`` or the ONNX exporter is
+    recording the forward (eager-only kernels, such as the ``baddbmm`` of
+    :func:`add_1x1_conv`, would be captured as they are)."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing() or \
+        torch.onnx.is_in_onnx_export()
+
+
 def rla_conv1(conv: nn.Module,
               x: Tensor,
               h: Optional[Tensor],
               conv1_x: Optional[Tensor] = None,
-              path: str = 'cat_recompute') -> Tensor:
+              path: str = 'cat_recompute',
+              x_channels: Optional[int] = None) -> Tensor:
     """``conv(cat(x, h))`` of Fig. 3; ``h=None`` means h = 0.
 
     Args:
@@ -124,6 +133,10 @@ def rla_conv1(conv: nn.Module,
             ``conv1_x(x) + conv1_h(h)``; ``'cat_recompute'`` the conv of the
             concatenation keeping x and h for backward (``conv_on_cat``);
             ``'cat'`` the plain conv of the concatenation.
+        x_channels (int, optional): C_x, known to the block: the weight is
+            then sliced at a Python int, so a traced or exported graph
+            holds the slices as constants (``x.shape[1]`` is recorded as a
+            shape computation).
 
     Example:
         >>> conv = nn.Conv2d(8 + 4, 16, 1, bias=False)
@@ -132,19 +145,21 @@ def rla_conv1(conv: nn.Module,
         ...                conv(torch.cat([x, h], 1)), atol=1e-6)
         True
     """
+    c = x.shape[1] if x_channels is None else x_channels
     if not is_plain_conv(conv):  # e.g. weight standardisation: as is
         if h is None:
-            h = zeros_hidden(x, conv.in_channels - x.shape[1])
+            h = zeros_hidden(x, conv.in_channels - c)
         return conv_on_cat(conv, x, h, path == 'cat_recompute')
     if h is not None and conv1_x is None and path != 'split':
         return conv_on_cat(conv, x, h, path == 'cat_recompute')
-    c = x.shape[1]
     fresh = conv1_x is None
     if fresh:
         conv1_x = conv_with_weight(conv, x, conv.weight[:, :c], conv.bias)
     if h is None:
         return conv1_x
-    if is_plain_1x1(conv) and x.is_contiguous():  # NCHW (keeps x's layout)
+    if is_plain_1x1(conv) and x.is_contiguous() and not in_graph_capture():
+        # NCHW (keeps x's layout); eager only: captured, a batched GEMM
+        # is a MatMul with an expanded weight that no compiler folds
         return add_1x1_conv(conv1_x, conv.weight[:, c:], h)
     conv1_h = conv_with_weight(conv, h, conv.weight[:, c:], None)
     # conv1_x first: the sum keeps x's memory layout (h may be channels-last)
@@ -177,8 +192,11 @@ def conv1_x_and_projection(x: Tensor, conv1: nn.Conv2d,
     """``(conv1_x(x), projection(x))`` from ONE conv: both are plain 1x1
     stride-1 convs of the same x (check with :func:`is_plain_1x1`), so their
     weights stack into one GEMM. ``conv1_x`` is the x slice of ``conv1``,
-    whose input is ``cat(x, h)``."""
-    weight = torch.cat([conv1.weight[:, :x.shape[1]], projection.weight])
+    whose input is ``cat(x, h)`` (x's channels: the projection's inputs, a
+    Python int, so that an exported graph holds the stacked weight as a
+    constant)."""
+    weight = torch.cat(
+        [conv1.weight[:, :projection.in_channels], projection.weight])
     bias = None
     if conv1.bias is not None or projection.bias is not None:
         bias = torch.cat([

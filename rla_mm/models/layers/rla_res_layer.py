@@ -22,10 +22,11 @@ from torch import Tensor, nn
 from ..utils import check_choice, check_int
 from .bottleneck import bottleneck_branch
 from .eca import ECA
-from .rla import RLABlockMixin, RLALayer, RLAUnit
+from .rla import RLABlockMixin, RLALayer
+from .rla_cells import build_rla_unit
 from .rla_conv1 import rla_conv1
 
-RLA_SOURCES = ('output', 'residual')
+RLA_SOURCES = ('output', 'residual', 'shortcut')
 RESNET_STYLES = ('pytorch', 'caffe')
 
 
@@ -39,17 +40,24 @@ class RLAResBlockMixin(RLABlockMixin):
       This is what the authors' code computes: their block sets ``y = out``
       and then runs the in-place ``out += identity; out = relu(out)``, so y
       aliases the output. Every released RLA-ResNet/RLA-ECANet weight and
-      every number in the paper's tables came from this behaviour.
+      every number in the paper's tables came from this behaviour (and so
+      their v3/v4 variants of Fig. 4 compute what v1/v2 compute).
     - ``'residual'``: the residual-branch output (after ECA when present),
-      as the paper's text and Fig. 3 describe.
+      as the paper's text and Fig. 3 describe (and what the authors'
+      unshared variant, Table 11 (b), computes).
+    - ``'shortcut'``: the shortcut branch (x, or the projection shortcut),
+      Fig. 4's v5/v6.
 
     Args:
         inplanes (int): Input channels of x.
         planes (int): As mmdet's blocks (output ``planes * expansion``).
         rla_channel (int): k, channels of the hidden state h.
         eca_kernel_size (int, optional): Add ECA with this kernel if given.
-        rla_source (str): 'output' (authors' code, default) or 'residual'
-            (paper text).
+        rla_source (str): 'output' (authors' code, default), 'residual'
+            (paper text) or 'shortcut' (v5/v6).
+        rla_exchange (bool): h enters the first conv (default). False: the
+            conv reads x only, so h reaches nothing but the classifier
+            (Table 11 (c), "no information flow from RLA to the main CNN").
         **kwargs: The mmdet block's own arguments.
     """
 
@@ -59,8 +67,10 @@ class RLAResBlockMixin(RLABlockMixin):
                  rla_channel: int = 32,
                  eca_kernel_size: Optional[int] = None,
                  rla_source: str = 'output',
+                 rla_exchange: bool = True,
                  **kwargs) -> None:
-        check_int('rla_channel', rla_channel)
+        check_int('rla_channel', rla_channel, 0)
+        check_choice('rla_exchange', rla_exchange, (True, False))
         check_choice('rla_source', rla_source, RLA_SOURCES)
         check_choice('style', kwargs.get('style', 'pytorch'), RESNET_STYLES)
         if kwargs.get('with_cp'):
@@ -70,9 +80,10 @@ class RLAResBlockMixin(RLABlockMixin):
         super().__init__(inplanes, planes, **self._check_options(kwargs))
         conv1 = self.conv1
         # h enters the first conv (Fig. 3): k more input channels.
+        self.hidden_channels = rla_channel if rla_exchange else 0
         self.conv1 = build_conv_layer(
             kwargs.get('conv_cfg'),
-            inplanes + rla_channel,
+            inplanes + self.hidden_channels,
             conv1.out_channels,
             conv1.kernel_size,
             stride=conv1.stride,
@@ -80,6 +91,7 @@ class RLAResBlockMixin(RLABlockMixin):
             dilation=conv1.dilation,
             bias=False)
         self.rla_source = rla_source
+        self.x_channels = inplanes  # conv1 reads cat(x, h): x's share
         self.eca = ECA(eca_kernel_size) if eca_kernel_size else None
 
     @staticmethod
@@ -98,7 +110,10 @@ class RLAResBlockMixin(RLABlockMixin):
                 path: str = 'cat_recompute') -> Tuple[Tensor, Tensor]:
         """Return (block output, y for the RLA update); h=None means h = 0;
         ``conv1_x`` and ``path`` as ``rla_conv1``."""
-        out = self.residual(rla_conv1(self.conv1, x, h, conv1_x, path))
+        if not self.hidden_channels:
+            h = None  # conv1 reads x only (or the network has no RLA)
+        out = self.residual(rla_conv1(self.conv1, x, h, conv1_x, path,
+                                      self.x_channels))
         return self._add_shortcut(x, out)
 
     def residual(self, conv1_out: Tensor) -> Tensor:
@@ -114,7 +129,7 @@ class RLAResBlockMixin(RLABlockMixin):
         # (or ECA / a fused conv), whose backward does not read it.
         out += identity
         out = self.relu(out)
-        return out, out
+        return out, (identity if self.rla_source == 'shortcut' else out)
 
 
 class RLABasicBlock(RLAResBlockMixin, BasicBlock):
@@ -199,10 +214,15 @@ class RLAResLayer(RLALayer):
             or a subclass).
         inplanes, planes, num_blocks, stride, avg_down, conv_cfg, norm_cfg:
             as mmdet's ``ResLayer``.
-        rla_channel (int): k.
+        rla_channel (int): k; 0 builds the plain stage (no RLA unit, conv1
+            reads x only).
         update_last (bool): Whether the last block updates h. False for a
             detection backbone's last stage, where that update feeds nothing
             (and its BN would get no gradient, which breaks DDP).
+        rla_cell (str): The unit's cell, one of ``RLA_CELLS``
+            (``rla_cells.py``). Default ``'rnn'`` (Eq. (11)).
+        rla_update (str), rla_shared (bool): ``update`` and ``shared`` of
+            the unit (``RLAUnit``).
         with_cp, split_conv1: as ``RLALayer``.
         **block_kwargs: Passed to every block (dilation, style, eca, dcn,
             plugins, init_cfg...).
@@ -225,6 +245,9 @@ class RLAResLayer(RLALayer):
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN'),
                  update_last: bool = True,
+                 rla_cell: str = 'rnn',
+                 rla_update: str = 'pre',
+                 rla_shared: bool = True,
                  with_cp: bool = False,
                  split_conv1: Union[bool, str] = 'auto',
                  **block_kwargs) -> None:
@@ -239,13 +262,17 @@ class RLAResLayer(RLALayer):
             norm_cfg=norm_cfg,
             rla_channel=rla_channel,
             **block_kwargs)
-        num_updates = num_blocks if update_last else num_blocks - 1
-        unit = RLAUnit(
+        num_updates = 0 if rla_channel == 0 else \
+            num_blocks if update_last else num_blocks - 1
+        unit = build_rla_unit(
+            rla_cell,
             planes * block.expansion,
             rla_channel,
             num_updates,
             conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg) if num_updates > 0 else None
+            norm_cfg=norm_cfg,
+            update=rla_update,
+            shared=rla_shared) if num_updates > 0 else None
         super().__init__(list(blocks), unit, num_updates, with_cp,
                          split_conv1)
         self.rla_channel = rla_channel

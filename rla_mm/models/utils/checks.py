@@ -69,6 +69,22 @@ def check_out_indices(value: Any, num_outputs: int) -> Tuple[int, ...]:
     return tuple(value)
 
 
+def check_concat_hidden(concat_hidden: bool, rla_channel: int,
+                        out_indices: Sequence[int], num_stages: int) -> None:
+    """``concat_hidden=True`` (the classification output ``cat(x, h)`` of
+    an RLA network) needs a hidden state (``rla_channel`` > 0) and the last
+    stage among the outputs."""
+    if not concat_hidden:
+        return
+    if not rla_channel:
+        raise ValueError('`concat_hidden=True` needs `rla_channel` > 0 '
+                         '(rla_channel=0 is the network without RLA)')
+    if num_stages - 1 not in out_indices:
+        raise ValueError('`concat_hidden=True` concatenates h to the last '
+                         f'stage, so `out_indices` must contain '
+                         f'{num_stages - 1}, got {tuple(out_indices)}')
+
+
 def check_frozen_stages(value: Any, num_stages: int) -> int:
     """Return ``frozen_stages`` if it is an int in [-1, num_stages]."""
     return check_int('frozen_stages', value, -1, num_stages)

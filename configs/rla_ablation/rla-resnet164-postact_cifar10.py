@@ -1,0 +1,7 @@
+# App. B.4 post-activated RLA, Conv-BN-tanh (1.74M, error 5.39).
+# CIFAR-10 RLA-ResNet-164 (k = 12), App. B.1 recipe.
+_base_ = '../_base_/rla_resnet_cifar10.py'
+rla_channel = 12  # RLA-ResNet-164 (rla_resnet164_cifar10.py)
+model = dict(
+    backbone=dict(depth=164, rla_channel=rla_channel, rla_cell='postact'),
+    head=dict(in_channels=256 + rla_channel))

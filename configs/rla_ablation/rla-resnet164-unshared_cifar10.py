@@ -1,0 +1,12 @@
+# App. B.4 RLA-v1 without parameter sharing (1.90M; Table 15: error 5.17, top-1
+# 94.83).
+# CIFAR-10 RLA-ResNet-164 (k = 12), App. B.1 recipe.
+_base_ = '../_base_/rla_resnet_cifar10.py'
+rla_channel = 12  # RLA-ResNet-164 (rla_resnet164_cifar10.py)
+model = dict(
+    backbone=dict(
+        depth=164,
+        rla_channel=rla_channel,
+        rla_shared=False,
+        rla_source='residual'),
+    head=dict(in_channels=256 + rla_channel))

@@ -1,0 +1,8 @@
+# RLA-v1 as the paper's Fig. 3 describes it, y = the residual branch (the
+# paper's numbers come from y = the block output, rla_resnet164_cifar10.py).
+# CIFAR-10 RLA-ResNet-164 (k = 12), App. B.1 recipe.
+_base_ = '../_base_/rla_resnet_cifar10.py'
+rla_channel = 12  # RLA-ResNet-164 (rla_resnet164_cifar10.py)
+model = dict(
+    backbone=dict(depth=164, rla_channel=rla_channel, rla_source='residual'),
+    head=dict(in_channels=256 + rla_channel))
